@@ -1,0 +1,73 @@
+# Preflight. `make demo` serves the portal on embedded defaults; `make test` runs
+# everything CI runs. Both install what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --frozen
+PORT ?= 8000
+
+# Tests run against PostgreSQL; the suite creates (and reuses) test_preflight.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help install demo test lint typecheck check-migrations pytest browser stack deploy-check clean
+
+help:
+	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
+	@echo "make test    lint, type-check, check migrations and run the whole test suite"
+	@echo "make stack   run web, worker and beat natively against PostgreSQL and Redis"
+
+# uv is bootstrapped with pip when the machine has none.
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: .venv/.synced node_modules/.package-lock.json
+
+# Debian's Chromium for the browser tests (Playwright never downloads browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+demo: install
+	$(RUN) python manage.py migrate --noinput
+	$(RUN) python manage.py demo_setup --url http://127.0.0.1:$(PORT)/
+	$(RUN) python manage.py runserver 127.0.0.1:$(PORT)
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy .
+
+check-migrations: install
+	$(RUN) python manage.py makemigrations --check --dry-run
+
+pytest: install browser
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest $(PYTEST_ARGS)
+
+test: lint typecheck check-migrations pytest
+
+# The production processes, natively, against local PostgreSQL and Redis (see README).
+stack: install
+	$(RUN) python manage.py migrate --noinput
+	$(RUN) python manage.py collectstatic --noinput
+	$(RUN) honcho start
+
+deploy-check: install
+	$(RUN) python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf .venv .tools node_modules staticfiles .mypy_cache .ruff_cache

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "portal.accounts"
+    label = "accounts"
+    verbose_name = "Accounts, roles and teams"
+
+    def ready(self) -> None:
+        # The permission rules register themselves with django-rules on import.
+        from portal import permissions  # noqa: F401

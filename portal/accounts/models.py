@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from portal.accounts.roles import GROUP_ROLES, Role, role_for_group_name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
+        fields.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **fields)
+
+
+class User(AbstractUser):
+    """A person who signs in to Preflight, identified by email address."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    class Meta:
+        ordering = ("email",)
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """The roles this user holds, loaded once per user object."""
+        cached: frozenset[Role] | None = getattr(self, "_roles_cache", None)
+        if cached is None:
+            found = {
+                role
+                for name in self.groups.values_list("name", flat=True)
+                if (role := role_for_group_name(name)) is not None
+            }
+            if self.is_active and self.is_staff:
+                found.add(Role.ADMIN)
+            cached = frozenset(found) if self.is_active else frozenset()
+            self._roles_cache = cached
+        return cached
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+    def forget_roles(self) -> None:
+        self.__dict__.pop("_roles_cache", None)
+
+    @property
+    def role_labels(self) -> list[str]:
+        order = [*GROUP_ROLES, Role.ADMIN]
+        return [str(role.label) for role in order if role in self.roles]
+
+
+class Team(models.Model):
+    """A group of people who own services together."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(User, related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:accounts_team_change", args=[self.pk])
+
+
+class SecurityPolicy(models.Model):
+    """The portal-wide security settings an admin controls (a single row)."""
+
+    require_mfa_for_privileged = models.BooleanField(
+        "require MFA for reviewers and admins",
+        default=False,
+        help_text="Reviewers and admins without an authenticator app are sent to set one up "
+        "before they can use the portal.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "security policy"
+        verbose_name_plural = "security policy"
+
+    def __str__(self) -> str:
+        return "Security policy"
+
+    @classmethod
+    def current(cls) -> SecurityPolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy

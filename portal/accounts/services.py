@@ -1,0 +1,70 @@
+"""Writes to accounts, roles and teams. Audit events come from portal.audit.receivers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from portal.accounts.models import Team, User
+from portal.accounts.roles import Role
+
+logger = logging.getLogger(__name__)
+
+
+def user_set_roles(*, user: User, roles: Iterable[Role], reason: str) -> None:
+    """Make ``user`` hold exactly ``roles`` (admin is the staff flag)."""
+    wanted = set(roles)
+    with transaction.atomic():
+        groups = {g.name: g for g in Group.objects.filter(name__in=[r.group_name for r in Role])}
+        current = {g.name for g in user.groups.all()}
+        group_roles = {r for r in wanted if r is not Role.ADMIN}
+        to_add = [groups[r.group_name] for r in group_roles if r.group_name not in current]
+        to_remove = [
+            groups[name]
+            for name in current
+            if name in groups and name not in {r.group_name for r in group_roles}
+        ]
+        if to_add:
+            user.groups.add(*to_add)
+        if to_remove:
+            user.groups.remove(*to_remove)
+        is_admin = Role.ADMIN in wanted
+        if user.is_staff != is_admin:
+            user.is_staff = is_admin
+            user._change_reason = reason  # type: ignore[attr-defined]
+            user.save(update_fields=["is_staff"])
+    user.forget_roles()
+
+
+def user_grant_roles_from_claims(
+    *, user: User, claims: Mapping[str, Any], reason: str
+) -> set[Role]:
+    """Add the roles an identity provider's groups claim maps to (see OIDC_ROLE_MAP)."""
+    raw = claims.get(settings.OIDC_GROUPS_CLAIM) or []
+    if isinstance(raw, str):
+        raw = [raw]
+    granted: set[Role] = set()
+    for idp_group in raw:
+        role_value = settings.OIDC_ROLE_MAP.get(str(idp_group))
+        if role_value is None:
+            continue
+        try:
+            granted.add(Role(role_value))
+        except ValueError:
+            logger.warning("OIDC_ROLE_MAP names an unknown role", extra={"role": role_value})
+    if granted:
+        user_set_roles(user=user, roles=set(user.roles) | granted, reason=reason)
+    return granted
+
+
+def team_add_members(*, team: Team, users: Iterable[User]) -> None:
+    team.members.add(*users)
+
+
+def team_remove_members(*, team: Team, users: Iterable[User]) -> None:
+    team.members.remove(*users)

@@ -1,0 +1,85 @@
+"""Who may see or change what: every permission in Preflight is decided here.
+
+Pages ask with ``user.has_perm("<app>.<action>", obj)`` (or the ``permission_required``
+decorator in ``portal.views``); django-rules answers from the predicates below. Later
+features add their rules to this module, and querysets narrow what a user may list
+through helpers that live beside these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from rules.permissions import add_perm
+from rules.predicates import predicate
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from portal.accounts.roles import REVIEWER_ROLES, Role
+
+
+def _has_role(user: Any, role: Role) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(role)
+
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+@predicate
+def is_product_lead(user: Any) -> bool:
+    return _has_role(user, Role.PRODUCT_LEAD)
+
+
+@predicate
+def is_reviewer(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and bool(user.roles & REVIEWER_ROLES)
+
+
+@predicate
+def is_manager(user: Any) -> bool:
+    return _has_role(user, Role.MANAGER)
+
+
+@predicate
+def is_auditor(user: Any) -> bool:
+    return _has_role(user, Role.AUDITOR)
+
+
+@predicate
+def is_admin(user: Any) -> bool:
+    return _has_role(user, Role.ADMIN)
+
+
+@predicate
+def is_signed_in(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and bool(user.is_active)
+
+
+# Each role's own page (see portal/navigation.py for where they appear).
+add_perm("reviews.view_own_services", is_product_lead)
+add_perm("reviews.view_review_queue", is_reviewer)
+add_perm("reviews.view_portfolio", is_manager)
+add_perm("audit.view_activity", is_auditor)
+add_perm("accounts.administer", is_admin)
+# Everyone signed in reads the checklist library.
+add_perm("checklists.view_library", is_signed_in)
+
+
+def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
+    """View decorator: anonymous users go to sign-in; signed-in users without ``perm`` get 403."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(f"Your role does not allow this ({perm}).")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
