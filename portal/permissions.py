@@ -12,11 +12,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from rules.permissions import add_perm
-from rules.predicates import predicate
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from rules.permissions import add_perm
+from rules.predicates import predicate
 
 from portal.accounts.roles import REVIEWER_ROLES, Role
 

@@ -299,6 +299,8 @@ STORAGES = {
 }
 # Outside production, serve straight from the finders so no collectstatic is needed.
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing root otherwise
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 

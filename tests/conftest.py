@@ -1,0 +1,142 @@
+"""Shared test set-up: PostgreSQL, a fast password hasher, and one person per role.
+
+The cast (Healthchecks-style): each user exists for a reason.
+- ``lead``: a product lead in the Benefits team, who owns services.
+- ``other_lead``: a product lead in the Permits team, for "outside the team" denials.
+- ``reviewer``: a security reviewer; signs off.
+- ``manager``: reads the whole portfolio.
+- ``auditor``: reads the audited record.
+- ``admin``: staff (the admin role), not a superuser, so role rules really apply.
+- ``nobody``: signed in with no role at all.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/preflight")
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+from portal.accounts import services
+from portal.accounts.roles import Role
+from tests.factories import TeamFactory, UserFactory
+from tests.services import IN_CI, reachable
+
+PASSWORD = "correct horse battery staple"  # noqa: S105
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        raise pytest.UsageError(f"Tests run against PostgreSQL; DATABASE_URL is {url!r}")
+    if not reachable(url, 5432):
+        hint = " (CI=true)" if IN_CI else ""
+        raise pytest.UsageError(
+            f"PostgreSQL is not reachable at {url}{hint}. Start it with: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_quiet(settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # Rate-limit counters live in the cache; one test's failures must not throttle the next.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def _person(email: str, *roles: Role, team: object = None, **fields: object):
+    user = UserFactory(email=email, password=PASSWORD, **fields)
+    services.user_set_roles(user=user, roles=roles, reason="test cast")
+    if team is not None:
+        services.team_add_members(team=team, users=[user])
+    return user
+
+
+@pytest.fixture
+def benefits_team(db):
+    return TeamFactory(name="Benefits Team", slug="benefits")
+
+
+@pytest.fixture
+def permits_team(db):
+    return TeamFactory(name="Permits Team", slug="permits")
+
+
+@pytest.fixture
+def lead(benefits_team):
+    return _person("lead@example.com", Role.PRODUCT_LEAD, team=benefits_team)
+
+
+@pytest.fixture
+def other_lead(permits_team):
+    return _person("other-lead@example.com", Role.PRODUCT_LEAD, team=permits_team)
+
+
+@pytest.fixture
+def reviewer(db):
+    return _person("security@example.com", Role.SECURITY_REVIEWER)
+
+
+@pytest.fixture
+def manager(db):
+    return _person("manager@example.com", Role.MANAGER)
+
+
+@pytest.fixture
+def auditor(db):
+    return _person("auditor@example.com", Role.AUDITOR)
+
+
+@pytest.fixture
+def admin_user(db):
+    return _person("admin@example.com", Role.ADMIN)
+
+
+@pytest.fixture
+def nobody(db):
+    return _person("nobody@example.com")
+
+
+@pytest.fixture
+def cast(lead, other_lead, reviewer, manager, auditor, admin_user, nobody):
+    return {
+        "lead": lead,
+        "other_lead": other_lead,
+        "reviewer": reviewer,
+        "manager": manager,
+        "auditor": auditor,
+        "admin": admin_user,
+        "nobody": nobody,
+    }
+
+
+@pytest.fixture
+def client_for():
+    """A test client signed in as the given user."""
+
+    def make(user) -> Client:
+        c = Client()
+        c.force_login(user)
+        return c
+
+    return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_at_exit():
+    yield
+    connections.close_all()
+
+
+__all__ = ["PASSWORD", "settings"]
