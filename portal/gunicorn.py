@@ -22,5 +22,12 @@ logconfig_dict = {
             "stream": "ext://sys.stdout",
         }
     },
-    "loggers": {"gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False}},
+    # Gunicorn merges this over its own defaults key by key: "root" must be given, or its
+    # default names a "console" handler that no longer exists and gunicorn will not start.
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        # A logconfig_dict switches gunicorn's access log on whatever accesslog says.
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
 }

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from portal.celery import app as celery_app
+from celery import current_app
 
 PROBE_TIMEOUT_SECONDS = 1.0
 
@@ -48,7 +48,7 @@ def _workers() -> dict[str, Any]:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"status": "skipped", "detail": "no broker configured: tasks run in-process"}
     # limit=1: return as soon as one worker answers instead of waiting out the timeout.
-    replies = celery_app.control.ping(timeout=PROBE_TIMEOUT_SECONDS, limit=1)
+    replies = current_app.control.ping(timeout=PROBE_TIMEOUT_SECONDS, limit=1)
     if not replies:
         return {"status": "error", "detail": "no Celery worker answered a ping"}
     return {"status": "ok", "answered": sorted(name for reply in replies for name in reply)}

@@ -15,7 +15,15 @@ ROLE_PAGES = {
     "reviews:portfolio": {"manager"},
     "audit:activity": {"auditor"},
     "accounts:administration": {"admin"},
-    "checklists:library": {"lead", "other_lead", "reviewer", "manager", "auditor", "admin", "nobody"},
+    "checklists:library": {
+        "lead",
+        "other_lead",
+        "reviewer",
+        "manager",
+        "auditor",
+        "admin",
+        "nobody",
+    },
     "accounts:profile": {"lead", "other_lead", "reviewer", "manager", "auditor", "admin", "nobody"},
 }
 CAST = ["lead", "other_lead", "reviewer", "manager", "auditor", "admin", "nobody"]

@@ -11,16 +11,22 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from portal.accounts.models import Team, User
-from portal.accounts.roles import Role
+from portal.accounts.roles import GROUP_ROLES, Role
 
 logger = logging.getLogger(__name__)
+
+
+def role_group(role: Role) -> Group:
+    """The group behind a role. The data migration creates them; this heals a flushed table."""
+    group, _ = Group.objects.get_or_create(name=role.group_name)
+    return group
 
 
 def user_set_roles(*, user: User, roles: Iterable[Role], reason: str) -> None:
     """Make ``user`` hold exactly ``roles`` (admin is the staff flag)."""
     wanted = set(roles)
     with transaction.atomic():
-        groups = {g.name: g for g in Group.objects.filter(name__in=[r.group_name for r in Role])}
+        groups = {role.group_name: role_group(role) for role in GROUP_ROLES}
         current = {g.name for g in user.groups.all()}
         group_roles = {r for r in wanted if r is not Role.ADMIN}
         to_add = [groups[r.group_name] for r in group_roles if r.group_name not in current]
