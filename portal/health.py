@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from celery import current_app
 
 PROBE_TIMEOUT_SECONDS = 1.0
 

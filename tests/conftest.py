@@ -26,7 +26,7 @@ from portal.accounts.roles import Role
 from tests.factories import TeamFactory, UserFactory
 from tests.services import IN_CI, reachable
 
-PASSWORD = "correct horse battery staple"  # noqa: S105
+PASSWORD = "correct horse battery staple"
 
 
 def pytest_configure(config: pytest.Config) -> None:

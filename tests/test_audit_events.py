@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from allauth.mfa.models import Authenticator
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from portal.accounts import services

@@ -20,7 +20,7 @@ def manage(*args: str, tmp_path: Path, **overrides: str) -> subprocess.Completed
     """Run manage.py in a fresh process with only the given settings environment."""
     environment = {
         "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
         "PREFLIGHT_DATA_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         **overrides,
