@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -30,7 +32,11 @@ def redis_worker(settings) -> Iterator[Celery]:
     url = require_redis()
     app = Celery("portal-test", fixups=[], set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    # A queue of its own, so concurrent test runs on one Redis never take each other's tasks.
+    queue = f"preflight-test-{uuid.uuid4().hex}"
+    app.conf.update(
+        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
+    )
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = url
     previous = celery_current_app._get_current_object()
@@ -73,8 +79,6 @@ def test_enqueueing_waits_for_the_commit(redis_worker):
         # Nothing was sent while the transaction was open.
         assert mail.outbox == []
     # After the commit the worker sends it; poll its inbox briefly.
-    import time
-
     deadline = time.monotonic() + 20
     while not mail.outbox and time.monotonic() < deadline:
         time.sleep(0.1)
