@@ -1,0 +1,100 @@
+"""`make demo`: the README's first command serves the portal with a sign-in per role."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from portal.accounts.demo import DEMO_PASSWORD, DEMO_PEOPLE
+from portal.accounts.models import Team, User
+from portal.audit.models import AuditEvent
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_demo_setup_can_run_twice_and_every_sign_in_works(capsys):
+    call_command("demo_setup")
+    call_command("demo_setup")
+    out = capsys.readouterr().out
+    assert f"password is: {DEMO_PASSWORD}" in out
+    assert User.objects.count() == len(DEMO_PEOPLE)
+    assert Team.objects.count() == 2
+    # The second run changed no roles, so it recorded no role events.
+    role_events = AuditEvent.objects.filter(kind__in=["role_granted", "role_revoked"]).count()
+    assert role_events == len(DEMO_PEOPLE)
+    for person in DEMO_PEOPLE:
+        assert person.email in out
+        client = Client()
+        response = client.post(
+            "/accounts/login/", {"login": person.email, "password": DEMO_PASSWORD}
+        )
+        assert response.status_code == 302, person.email
+        landing = client.get("/")
+        assert landing.status_code == 302, person.email
+
+
+@pytest.mark.django_db
+def test_demo_setup_refuses_to_run_in_production(settings):
+    from django.core.management.base import CommandError
+
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="never created"):
+        call_command("demo_setup")
+    assert not User.objects.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_make_demo_serves_the_sign_in_page(tmp_path):
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TEST_DATABASE_NAME"}
+    }
+    env["PREFLIGHT_DATA_DIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        ["make", "demo", f"PORT={port}"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        body = ""
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/accounts/login/", timeout=2
+                ) as r:
+                    body = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert "Sign in to Preflight" in body
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert f"sign in at http://127.0.0.1:{port}/" in output
+    for person in DEMO_PEOPLE:
+        assert person.email in output
+    assert (tmp_path / "preflight.sqlite3").exists()
