@@ -10,6 +10,9 @@ graceful_timeout = 20
 # Django's RequestContextMiddleware writes one JSON line per request; no access log twice.
 accesslog = None
 errorlog = "-"
+# Gunicorn 27's control socket lives in ~/.gunicorn by default, shared by every gunicorn
+# of the same user; Preflight does not use it.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 logconfig_dict = {
     "version": 1,

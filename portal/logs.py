@@ -46,10 +46,13 @@ class RequestContextFilter(logging.Filter):
     """Stamps request_id and user_id on records made inside a request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # django.request logs 4xx/5xx after the middleware has left; its records carry
+        # the request itself, so the ids come from there.
+        request = getattr(record, "request", None)
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+            record.request_id = request_id_var.get() or getattr(request, "request_id", None)
         if not hasattr(record, "user_id"):
-            record.user_id = user_id_var.get()
+            record.user_id = user_id_var.get() or (_user_id(request) if request else None)
         return True
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from portal.permissions import can
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -65,7 +67,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
 def items_for(user: Any) -> list[NavItem]:
     if not getattr(user, "is_authenticated", False):
         return []
-    return [item for item in NAV_ITEMS if user.has_perm(item.permission)]
+    return [item for item in NAV_ITEMS if can(user, item.permission)]
 
 
 def landing_item(user: Any) -> NavItem | None:

@@ -1,7 +1,9 @@
 """Who may see or change what: every permission in Preflight is decided here.
 
-Pages ask with ``user.has_perm("<app>.<action>", obj)`` (or the ``permission_required``
-decorator in ``portal.views``); django-rules answers from the predicates below. Later
+Pages ask ``can(user, "<app>.<action>", obj)`` (or use the ``permission_required``
+decorator below); django-rules answers from the predicates here. ``can`` deliberately
+skips Django's superuser shortcut: roles decide, so an admin who is a superuser (for
+the Django admin) still cannot sign off reviews or act as a product lead. Later
 features add their rules to this module, and querysets narrow what a user may list
 through helpers that live beside these rules.
 """
@@ -15,7 +17,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from rules.permissions import add_perm
+from rules.permissions import add_perm, has_perm
 from rules.predicates import predicate
 
 from portal.accounts.roles import REVIEWER_ROLES, Role
@@ -68,6 +70,11 @@ add_perm("accounts.administer", is_admin)
 add_perm("checklists.view_library", is_signed_in)
 
 
+def can(user: Any, perm: str, obj: Any = None) -> bool:
+    """Whether ``user`` may do ``perm`` (to ``obj``), decided by roles alone."""
+    return bool(has_perm(perm, user, obj))
+
+
 def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
     """View decorator: anonymous users go to sign-in; signed-in users without ``perm`` get 403."""
 
@@ -76,7 +83,7 @@ def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not request.user.has_perm(perm):
+            if not can(request.user, perm):
                 raise PermissionDenied(f"Your role does not allow this ({perm}).")
             return view(request, *args, **kwargs)
 

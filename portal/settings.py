@@ -235,6 +235,10 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+if OIDC_SERVER_URL and PRODUCTION and not OIDC_SERVER_URL.startswith("https://"):
+    # allauth trusts the id_token it fetches from the token endpoint on the strength of
+    # TLS (OIDC Core 3.1.3.7) rather than its signature, so TLS is not optional.
+    raise ImproperlyConfigured("OIDC_SERVER_URL must be an https:// URL in production")
 if OIDC_SERVER_URL:
     SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
         "OAUTH_PKCE_ENABLED": env_bool("OIDC_PKCE", True),
@@ -280,7 +284,7 @@ USE_TZ = True
 
 # --- Static files: USWDS and htmx come from node_modules (npm ci), never the repo ------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or str(BASE_DIR / "staticfiles"))
 NODE_MODULES = BASE_DIR / "node_modules"
 _USWDS_DIST = NODE_MODULES / "@uswds" / "uswds" / "dist"
 STATICFILES_DIRS = [
@@ -299,6 +303,9 @@ STORAGES = {
 }
 # Outside production, serve straight from the finders so no collectstatic is needed.
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Look files up per request outside production: indexing ~2,600 USWDS files each time
+# the middleware is built would cost seconds per test client and per dev reload.
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 if not PRODUCTION:
     STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing root otherwise
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
@@ -366,6 +373,7 @@ LOGGING = {
     "loggers": {
         # Our own request line replaces runserver's plain-text one.
         "django.server": {"handlers": [], "propagate": False},
+        # 4xx are in the request line already; 5xx (and 503 from /readyz) are errors.
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
     },

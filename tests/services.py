@@ -42,3 +42,28 @@ def require_redis() -> str:
             pytest.fail(message + " (CI=true: a missing service fails the run)", pytrace=False)
         pytest.skip(message)
     return url
+
+
+def isolated_celery_app(broker_url: str):
+    """The project's Celery configuration on ``broker_url``, isolated from other runs.
+
+    Its own task queue and control exchange mean concurrent test runs on one Redis
+    neither take each other's tasks nor answer each other's pings. Celery's Django
+    fixup is left out: in a worker *thread* it would close the test's own database
+    connection.
+    """
+    import uuid
+
+    from celery import Celery
+
+    app = Celery("portal-test", fixups=[], set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    tag = uuid.uuid4().hex
+    app.conf.update(
+        broker_url=broker_url,
+        result_backend=broker_url,
+        task_always_eager=False,
+        task_default_queue=f"preflight-test-{tag}",
+        control_exchange=f"preflight-test-{tag}",
+    )
+    return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -18,25 +17,14 @@ from kombu.exceptions import EncodeError
 
 from portal.accounts.tasks import email_message_to_payload, enqueue_email, send_email
 from portal.celery import app as celery_app
-from tests.services import require_redis
+from tests.services import isolated_celery_app, require_redis
 
 
 @pytest.fixture
 def redis_worker(settings) -> Iterator[Celery]:
-    """The project's Celery configuration pointed at Redis, with a worker thread consuming.
-
-    A fresh app (same CELERY_* settings, same shared tasks) keeps the global eager app
-    untouched. Celery's Django fixup is left out: in a worker *thread* it would close
-    the test's own database connection.
-    """
+    """A worker thread consuming from Redis, with the project's Celery configuration."""
     url = require_redis()
-    app = Celery("portal-test", fixups=[], set_as_current=False)
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    # A queue of its own, so concurrent test runs on one Redis never take each other's tasks.
-    queue = f"preflight-test-{uuid.uuid4().hex}"
-    app.conf.update(
-        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
-    )
+    app = isolated_celery_app(url)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = url
     previous = celery_current_app._get_current_object()

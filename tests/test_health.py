@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from tests.services import require_redis
+from tests.services import isolated_celery_app, require_redis
 
 
 def test_healthz_answers_without_touching_the_database():
@@ -43,18 +43,19 @@ def test_readyz_names_an_unreachable_broker_and_answers_503_fast(settings):
 
 @pytest.mark.django_db
 def test_readyz_reports_a_reachable_broker_with_no_worker(settings):
+    from celery import current_app
+
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = require_redis()
-    from portal.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = settings.CELERY_BROKER_URL
+    # An app with a control exchange of its own: no worker anywhere listens on it.
+    app = isolated_celery_app(settings.CELERY_BROKER_URL)
+    previous = current_app._get_current_object()
+    app.set_current()
     try:
         response = Client().get("/readyz")
     finally:
-        app.conf.broker_url = original
-    # Another worker may be attached to this Redis database in a developer's shell;
-    # with the test database index (15) none should be.
+        previous.set_current()
+        app.close()
     body = response.json()
     assert body["components"]["broker"]["status"] == "ok"
     assert body["components"]["workers"]["status"] == "error"

@@ -76,6 +76,18 @@ def test_production_refuses_debug(tmp_path):
     assert "DEBUG must be off" in result.stderr
 
 
+def test_production_refuses_single_sign_on_without_tls(tmp_path):
+    result = manage(
+        "check",
+        tmp_path=tmp_path,
+        OIDC_SERVER_URL="http://idp.example.gov",
+        OIDC_CLIENT_ID="preflight",
+        **PRODUCTION,
+    )
+    assert result.returncode != 0
+    assert "OIDC_SERVER_URL must be an https:// URL" in result.stderr
+
+
 def test_production_needs_allowed_hosts(tmp_path):
     settings = {k: v for k, v in PRODUCTION.items() if k != "ALLOWED_HOSTS"}
     result = manage("check", tmp_path=tmp_path, **settings)

@@ -45,10 +45,21 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
         user = super().save_user(request, sociallogin, form)
-        claims = sociallogin.account.extra_data or {}
         services.user_grant_roles_from_claims(
             user=user,
-            claims=claims.get("userinfo") or claims.get("id_token") or claims,
+            claims=sso_claims(sociallogin.account.extra_data),
             reason="First single sign-on",
         )
         return user
+
+
+def sso_claims(extra_data: dict[str, Any] | None) -> dict[str, Any]:
+    """The claims about a person: the id_token's, overlaid by userinfo's.
+
+    Some providers (Microsoft Entra ID, Okta's ID-token groups claim) put the groups
+    only in the id_token, others only in userinfo.
+    """
+    data = extra_data or {}
+    if "userinfo" not in data and "id_token" not in data:
+        return dict(data)  # accounts saved before allauth 65.11 kept the claims flat
+    return {**(data.get("id_token") or {}), **(data.get("userinfo") or {})}

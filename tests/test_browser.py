@@ -1,0 +1,261 @@
+"""The portal in a real browser: Debian's Chromium driven by Playwright.
+
+One headless Chromium serves the whole module; each test gets a fresh context (its own
+cookies) against pytest-django's live server, and signs in as the demo cast from
+``portal.accounts.demo``. Run just these with ``pytest -m browser``.
+
+Chromium comes from the distribution (``apt-get install chromium``), never from
+``playwright install``. Without it these tests are skipped, or fail under CI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
+
+from portal.accounts.demo import DEMO_PASSWORD, demo_setup
+from tests.services import IN_CI
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these Chromium keeps calling home, and the network here is closed.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+SCREENSHOT = Path("/tmp/preflight-lead.png")  # noqa: S108 - a look at the page, not kept
+SIGN_IN_PATH = "/accounts/login/"
+
+# Each demo role, the page it lands on after signing in, and that page's heading.
+LANDINGS = [
+    pytest.param("lead@example.com", "/services/", "My services", id="product-lead"),
+    pytest.param("security@example.com", "/queue/", "Review queue", id="security-reviewer"),
+    pytest.param("manager@example.com", "/portfolio/", "Portfolio", id="manager"),
+    pytest.param("auditor@example.com", "/activity/", "Activity", id="auditor"),
+    pytest.param("admin@example.com", "/administration/", "Administration", id="admin"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_django_beside_playwright() -> Iterator[None]:
+    # Playwright's sync API keeps an asyncio loop running in this thread, so Django's
+    # async-safety check would refuse the test's own database work (set-up, flushes).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(_allow_django_beside_playwright: None) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: a missing browser fails the run)", pytrace=False)
+        pytest.skip(message)
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def _new_page(browser: Browser, base_url: str, **options: Any) -> Iterator[Page]:
+    context: BrowserContext = browser.new_context(base_url=base_url, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    yield from _new_page(browser, live_server.url)
+
+
+@pytest.fixture
+def page_without_js(browser: Browser, live_server) -> Iterator[Page]:
+    yield from _new_page(browser, live_server.url, java_script_enabled=False)
+
+
+@pytest.fixture
+def demo_cast(transactional_db) -> None:
+    demo_setup()
+
+
+@dataclass
+class PageProblems:
+    """What a page complained about: console errors, CSP violations, failed loads."""
+
+    console_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console_errors.append(f"pageerror: {error}"))
+        page.on("response", self._on_response)
+        # Chromium reports CSP violations in the console too; the DOM event names them.
+        page.expose_function("__preflightCspViolation", self._on_csp_violation)
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', (e) =>"
+            " window.__preflightCspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`));"
+        )
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(f"{message.text} ({message.location.get('url')})")
+
+    def _on_csp_violation(self, report: str) -> None:
+        self.csp_violations.append(report)
+
+    def _on_response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.failed_responses.append(f"{response.status} {response.url}")
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Fill in and send the sign-in form; returns once the next page has loaded."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+
+
+def open_sign_in(page: Page, live_server_url: str) -> None:
+    """Open the site's root as a stranger and follow the redirect to the sign-in page."""
+    page.goto(live_server_url + "/")
+    expect(page).to_have_url(re.compile(re.escape(SIGN_IN_PATH) + r"(\?.*)?$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to Preflight")
+
+
+def path_of(page: Page) -> str:
+    return str(page.evaluate("location.pathname"))
+
+
+@pytest.mark.parametrize(("email", "landing", "heading"), LANDINGS)
+def test_each_role_signs_in_and_lands_on_its_page(
+    demo_cast, page: Page, live_server, email: str, landing: str, heading: str
+) -> None:
+    problems = PageProblems()
+    problems.watch(page)
+    open_sign_in(page, live_server.url)
+    sign_in(page, email, DEMO_PASSWORD)
+
+    assert path_of(page) == landing
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    expect(page.get_by_test_id("signed-in-user")).to_contain_text(email)
+    nav = page.get_by_role("navigation", name="Primary navigation")
+    expect(nav.get_by_role("link", name=heading)).to_have_attribute("aria-current", "page")
+    assert problems == PageProblems(), "the sign-in or landing page complained"
+
+    if email == "lead@example.com":
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_a_wrong_password_is_refused_cleanly(demo_cast, page: Page, live_server) -> None:
+    problems = PageProblems()
+    problems.watch(page)
+    open_sign_in(page, live_server.url)
+
+    sign_in(page, "lead@example.com", "not-the-password")
+
+    expect(page.get_by_role("alert")).to_contain_text("not correct")
+    assert path_of(page) == SIGN_IN_PATH
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to Preflight")
+    expect(page.get_by_test_id("signed-in-user")).to_have_count(0)
+
+    assert problems.console_errors == []
+    assert problems.csp_violations == []
+    assert problems.failed_responses == []
+
+    # USWDS really styled the page: its stylesheet loaded (same origin, so its rules are
+    # readable) and a USWDS button does not look like the browser's own.
+    uswds_rules = page.evaluate(
+        """() => [...document.styleSheets]
+            .filter((sheet) => (sheet.href || '').endsWith('/uswds.min.css'))
+            .map((sheet) => sheet.cssRules.length)"""
+    )
+    assert len(uswds_rules) == 1 and uswds_rules[0] > 1000, uswds_rules
+    styles = page.evaluate(
+        """() => {
+            const plain = document.createElement('button');
+            document.body.append(plain);
+            const look = (el) => {
+                const s = getComputedStyle(el);
+                return {background: s.backgroundColor, font: s.fontFamily, radius: s.borderRadius};
+            };
+            const result = {
+                usa: look(document.querySelector('button.usa-button[type=submit]')),
+                plain: look(plain),
+            };
+            plain.remove();
+            return result;
+        }"""
+    )
+    assert styles["usa"]["background"] != styles["plain"]["background"], styles
+    assert "Source Sans Pro" in styles["usa"]["font"], styles
+
+
+def test_signing_out_returns_to_sign_in_and_locks_the_pages(
+    demo_cast, page: Page, live_server
+) -> None:
+    open_sign_in(page, live_server.url)
+    sign_in(page, "manager@example.com", DEMO_PASSWORD)
+    assert path_of(page) == "/portfolio/"
+
+    page.get_by_test_id("signed-in-user").get_by_role("button", name="Sign out").click()
+
+    expect(page).to_have_url(re.compile(re.escape(SIGN_IN_PATH) + r"(\?.*)?$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to Preflight")
+    expect(page.get_by_test_id("signed-in-user")).to_have_count(0)
+
+    page.goto(live_server.url + "/portfolio/")
+    expect(page).to_have_url(live_server.url + SIGN_IN_PATH + "?next=/portfolio/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to Preflight")
+
+
+def test_signing_in_works_without_javascript(demo_cast, page_without_js: Page, live_server) -> None:
+    page = page_without_js
+    open_sign_in(page, live_server.url)
+    # The page's own scripts really did not run: htmx never defined itself.
+    assert page.evaluate("typeof window.htmx") == "undefined"
+
+    sign_in(page, "auditor@example.com", DEMO_PASSWORD)
+
+    assert path_of(page) == "/activity/"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Activity")
+    expect(page.get_by_test_id("signed-in-user")).to_contain_text("auditor@example.com")
+
+
+def test_the_pages_have_an_icon(page: Page, live_server) -> None:
+    page.goto(live_server.url + SIGN_IN_PATH)
+    icon = page.evaluate(
+        "document.querySelector('link[rel~=icon]')?.href ?? location.origin + '/favicon.ico'"
+    )
+    response = page.request.get(icon)
+    assert response.status == 200, f"{response.status} {icon}"

@@ -1,0 +1,527 @@
+"""The production wiring, proved with real processes.
+
+``test_production_stack`` starts exactly what the Procfile says (``honcho start``: gunicorn,
+the Celery worker and Celery beat) in production posture, against a throwaway PostgreSQL
+database and a private ``redis-server`` that the test owns and can kill. It checks the
+health endpoints, HTTPS redirects, a password-reset email that only the worker can send,
+the JSON request log, and that /readyz turns 503 naming the broker once Redis is gone.
+
+The Docker files cannot be exercised here (no Docker engine), so a cheap test keeps
+``docker-compose.yml`` and the ``Dockerfile`` in step with the Procfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+
+from tests.services import DEFAULT_DATABASE_URL, IN_CI
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PROCFILE = BASE_DIR / "Procfile"
+BIN_DIR = Path(sys.executable).parent  # the project's virtualenv
+
+READY_TIMEOUT = 60.0
+RESET_EMAIL = "stack-reset@example.com"
+# honcho: "12:00:00 web.1    | message" and "12:00:00 system   | web.1 started (pid=123)"
+HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<name>\S+)\s*\| (?P<text>.*)$")
+HONCHO_STARTED = re.compile(r"^(?P<name>\S+) started \(pid=(?P<pid>\d+)\)$")
+
+
+# --- Small helpers ----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    check: Callable[[], Any], *, timeout: float, interval: float = 0.25, what: str
+) -> Any:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as exc:  # the thing polled may not be up yet
+            last_error = exc
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}", pytrace=False)
+
+
+def stop_process_group(process: subprocess.Popen[Any], *, grace: float) -> None:
+    """SIGTERM the process's group, then SIGKILL it if it is still there after ``grace``."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+
+def procfile_commands() -> dict[str, str]:
+    commands: dict[str, str] = {}
+    for line in PROCFILE.read_text(encoding="utf-8").splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not line.lstrip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+class OutputCollector:
+    """Reads a child's stdout on a thread: keeps the lines and mirrors them to a file."""
+
+    def __init__(self, stream: IO[str], log_path: Path) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._stream = stream
+        self._log_path = log_path
+        self._thread = threading.Thread(target=self._pump, name="stack-output", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with self._log_path.open("a", encoding="utf-8") as log:
+            for line in self._stream:
+                log.write(line)
+                log.flush()
+                with self._lock:
+                    self.lines.append(line.rstrip("\n"))
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def by_process(self, prefix: str) -> list[str]:
+        """Messages from processes whose honcho name starts with ``prefix`` (web, worker…)."""
+        found = []
+        for line in self.snapshot():
+            match = HONCHO_LINE.match(line)
+            if match and match["name"].startswith(prefix):
+                found.append(match["text"])
+        return found
+
+    def child_pids(self) -> list[int]:
+        pids = []
+        for text in self.by_process("system"):
+            match = HONCHO_STARTED.match(text)
+            if match:
+                pids.append(int(match["pid"]))
+        return pids
+
+    def tail(self, count: int = 60) -> str:
+        return "\n".join(self.snapshot()[-count:])
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+# --- Fixtures: private Redis, a dedicated database, the processes -----------------------
+@dataclass
+class PrivateRedis:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        stop_process_group(self.process, grace=5)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed; the stack test starts a private one"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: a missing service fails the run)", pytrace=False)
+        pytest.skip(message)
+    port = free_port()
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    # No persistence at all: this Redis lives and dies with the test.
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    with (tmp_path / "redis.log").open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = PrivateRedis(port=port, process=process)
+    try:
+        wait_until(lambda: port_open(port), timeout=10, what=f"redis-server on port {port}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stack_database_url() -> Iterator[str]:
+    base_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # One database per run, so concurrent runs on one machine do not collide.
+    name = f"preflight_stack_{os.getpid()}"
+    admin_url = with_database(base_url, "postgres")
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(drop)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(base_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(drop)
+
+
+@dataclass
+class Stack:
+    web_port: int
+    env: dict[str, str]
+    mail_dir: Path
+    output: OutputCollector
+    redis: PrivateRedis
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.web_port}{path}"
+
+    def https_origin(self) -> str:
+        return f"https://127.0.0.1:{self.web_port}"
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        kwargs.setdefault("allow_redirects", False)
+        return self.session.get(self.url(path), **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        kwargs.setdefault("allow_redirects", False)
+        return self.session.post(self.url(path), **kwargs)
+
+
+def production_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of every process: production posture, built from scratch."""
+    mail_dir = tmp_path / "mail"
+    data_dir = tmp_path / "data"
+    home = tmp_path / "home"  # gunicorn puts its control socket in ~/.gunicorn/
+    for path in (mail_dir, data_dir, home):
+        path.mkdir()
+    return {
+        "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PREFLIGHT_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),  # 64 characters
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+        "PREFLIGHT_DATA_DIR": str(data_dir),
+        "STATIC_ROOT": str(data_dir / "static"),
+        "CELERY_BEAT_STATE": str(tmp_path / "beat-state"),
+        "GUNICORN_WORKERS": "1",
+        "CELERY_CONCURRENCY": "1",
+        # The test plays the TLS-terminating proxy with X-Forwarded-Proto.
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto=https",
+    }
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 45) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+        f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+
+
+@pytest.fixture
+def stack(tmp_path: Path, private_redis: PrivateRedis, stack_database_url: str) -> Iterator[Stack]:
+    env = production_env(tmp_path, stack_database_url, private_redis.url)
+
+    # What `make stack` does first; collectstatic needs no database, so it runs alongside.
+    collectstatic = subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        manage(env, "migrate", "--noinput")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from portal.accounts.models import User; "
+            f"User.objects.create_user({RESET_EMAIL!r}, {secrets.token_urlsafe(24)!r})",
+        )
+        output, _ = collectstatic.communicate(timeout=45)
+    finally:
+        stop_process_group(collectstatic, grace=2)
+    assert collectstatic.returncode == 0, f"collectstatic failed:\n{output[-3000:]}"
+
+    web_port = free_port()
+    empty_env_file = tmp_path / "empty.env"  # never read a developer's .env
+    empty_env_file.write_text("", encoding="utf-8")
+    honcho_start = [str(BIN_DIR / "honcho"), "start", "--no-colour", "-f", str(PROCFILE)]
+    honcho = subprocess.Popen(
+        [*honcho_start, "-e", str(empty_env_file), "-p", str(web_port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert honcho.stdout is not None
+    collector = OutputCollector(honcho.stdout, tmp_path / "honcho.log")
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment: this is all loopback
+    try:
+        yield Stack(
+            web_port=web_port,
+            env=env,
+            mail_dir=Path(env["EMAIL_FILE_PATH"]),
+            output=collector,
+            redis=private_redis,
+            session=session,
+        )
+    finally:
+        session.close()
+        # honcho SIGTERMs each child's process group and SIGKILLs them after 5 s; each
+        # child runs in its own session, so sweep their groups too in case honcho did not.
+        stop_process_group(honcho, grace=12)
+        for pid in collector.child_pids():
+            kill_group(pid)
+        collector.join(timeout=5)
+        # pytest shows this only when the test fails.
+        print(f"--- last lines of {tmp_path / 'honcho.log'} ---\n{collector.tail(80)}")
+
+
+# --- The stack test ---------------------------------------------------------------------
+def _ready(stack: Stack) -> dict[str, Any] | None:
+    if any("stopped (rc=" in text for text in stack.output.by_process("system")):
+        pytest.fail(f"a process exited during start-up:\n{stack.output.tail()}", pytrace=False)
+    response = stack.get("/readyz", timeout=5)
+    if response.status_code != 200:
+        return None
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _csrf(stack: Stack, path: str, headers: dict[str, str]) -> tuple[str, str]:
+    """The CSRF cookie and form token from a GET of ``path``."""
+    response = stack.get(path, headers=headers)
+    assert response.status_code == 200, response.text[:500]
+    set_cookie = response.headers.get("Set-Cookie", "")
+    assert "csrftoken=" in set_cookie
+    assert "Secure" in set_cookie, f"production CSRF cookie must be Secure: {set_cookie}"
+    cookie = response.cookies.get("csrftoken")
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text)
+    assert cookie and match, "no CSRF cookie or form token on the page"
+    return cookie, match.group(1)
+
+
+def _reset_email(stack: Stack) -> str | None:
+    for path in sorted(stack.mail_dir.glob("*")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if RESET_EMAIL in text and "/accounts/password/reset/key/" in text:
+            return text
+    return None
+
+
+@pytest.mark.stack
+def test_production_stack(stack: Stack) -> None:
+    started = time.monotonic()
+
+    # 1. Everything comes up and /readyz says so.
+    body = wait_until(lambda: _ready(stack), timeout=READY_TIMEOUT, what="/readyz to answer 200")
+    assert body["status"] == "ok", body
+    for component in ("database", "broker", "workers"):
+        assert body["components"][component]["status"] == "ok", body
+    assert body["components"]["database"]["vendor"] == "postgresql"
+    assert stack.get("/healthz").status_code == 200
+
+    # 2. Plain HTTP: probes are exempt from the HTTPS redirect, pages are not.
+    readyz = stack.get("/readyz")
+    assert readyz.status_code == 200, "load balancers probe /readyz over plain HTTP"
+    login = stack.get("/accounts/login/")
+    assert login.status_code == 301
+    assert login.headers["Location"] == f"{stack.https_origin()}/accounts/login/"
+
+    # 3. A password reset: rendered by web, queued in Redis, sent by the worker.
+    behind_tls = {"X-Forwarded-Proto": "https"}
+    path = "/accounts/password/reset/"
+    cookie, token = _csrf(stack, path, behind_tls)
+    response = stack.post(
+        path,
+        data={"email": RESET_EMAIL, "csrfmiddlewaretoken": token},
+        headers={
+            **behind_tls,
+            "Cookie": f"csrftoken={cookie}",
+            "Referer": f"{stack.https_origin()}{path}",
+        },
+    )
+    assert response.status_code == 302, response.text[:1000]
+    assert "Strict-Transport-Security" in response.headers
+    email = wait_until(
+        lambda: _reset_email(stack), timeout=20, what="the worker to write the reset email"
+    )
+    link = re.search(rf"{re.escape(stack.https_origin())}/accounts/password/reset/key/\S+", email)
+    assert link, f"no HTTPS reset link in the email:\n{email}"
+    wait_until(
+        lambda: any(
+            "accounts.send_email" in text and "succeeded" in text
+            for text in stack.output.by_process("worker")
+        ),
+        timeout=10,
+        what="the worker to log the send_email task",
+    )
+
+    # 4. Request lines from web are JSON with a UTC timestamp, request id and user id.
+    request_lines = []
+    for text in stack.output.by_process("web"):
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if record.get("logger") == "preflight.request":
+            request_lines.append(record)
+    assert request_lines, f"no JSON request lines from web:\n{stack.output.tail()}"
+    for record in request_lines:
+        assert {"timestamp", "request_id", "user_id"} <= record.keys(), record
+        assert record["timestamp"].endswith("+00:00"), record
+    assert any(
+        r["path"] == path and r["method"] == "POST" and r["status"] == 302 for r in request_lines
+    )
+
+    # 5. Redis goes away: /readyz turns 503 within seconds and names the broker.
+    stack.redis.stop()
+
+    def unavailable() -> dict[str, Any] | None:
+        response = stack.get("/readyz", timeout=5)
+        return response.json() if response.status_code == 503 else None
+
+    failure = wait_until(unavailable, timeout=10, what="/readyz to answer 503 with Redis stopped")
+    assert failure["status"] == "unavailable"
+    assert "broker" in failure["failing"], failure
+    assert "database" not in failure["failing"], failure
+    detail = failure["components"]["broker"]["detail"]
+    assert "ConnectionError" in detail, failure
+    assert f"127.0.0.1:{stack.redis.port}" in detail, failure
+
+    assert time.monotonic() - started < 75, "the stack test is getting slow"
+
+
+# --- Docker files stay in step with the Procfile ----------------------------------------
+def _compose_services(text: str) -> dict[str, str]:
+    """Each top-level service's block of docker-compose.yml (a text parse: no PyYAML)."""
+    services: dict[str, list[str]] = {}
+    current: str | None = None
+    inside = False
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith(" "):
+            inside = line.rstrip() == "services:"
+            current = None
+            continue
+        if inside:
+            match = re.match(r"^  ([A-Za-z0-9_.-]+):\s*$", line)
+            if match:
+                current = match.group(1)
+                services[current] = []
+            elif current is not None:
+                services[current].append(line)
+    return {name: "\n".join(lines) for name, lines in services.items()}
+
+
+def _compose_command(block: str) -> str:
+    """The service's command with Compose's ``$$`` escapes undone."""
+    match = re.search(r"^    command:\s*(.+?)(?=^    [a-z_]+:|\Z)", block, re.M | re.S)
+    assert match, f"no command in:\n{block}"
+    return " ".join(match.group(1).split()).replace("$$", "$")
+
+
+def test_compose_and_dockerfile_run_the_procfile_commands() -> None:
+    procfile = procfile_commands()
+    assert set(procfile) == {"web", "worker", "beat"}
+    compose = (BASE_DIR / "docker-compose.yml").read_text(encoding="utf-8")
+    services = _compose_services(compose)
+    assert set(services) == {"db", "redis", "web", "worker", "beat"}
+    for name in ("web", "worker", "beat"):
+        command = _compose_command(services[name])
+        assert f"exec {procfile[name]}" in command, (name, command, procfile[name])
+    web = _compose_command(services["web"])
+    assert web.index("manage.py migrate") < web.index("gunicorn"), "web migrates, then serves"
+    # Compose refuses to start without the secrets rather than running with blanks.
+    assert "${SECRET_KEY:?" in compose
+    assert "${POSTGRES_PASSWORD:?" in compose
+
+    dockerfile = (BASE_DIR / "Dockerfile").read_text(encoding="utf-8")
+    cmd = re.search(r"^CMD (\[.*\])\s*$", dockerfile, re.M)
+    assert cmd, "the Dockerfile needs an exec-form CMD"
+    assert shlex.join(json.loads(cmd.group(1))) == procfile["web"]
+    assert re.search(r"^USER (?!root)\S+", dockerfile, re.M), "the image runs as non-root"
