@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from celery import current_app
@@ -40,7 +41,7 @@ def _broker() -> dict[str, Any]:
         client.ping()
     finally:
         client.close()
-    return {"status": "ok", "kind": "redis"}
+    return {"status": "ok"}
 
 
 def _workers() -> dict[str, Any]:
@@ -53,14 +54,20 @@ def _workers() -> dict[str, Any]:
     return {"status": "ok", "answered": sorted(name for reply in replies for name in reply)}
 
 
-def _probe(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _broker_target() -> str:
+    """The broker's address without credentials, so a failure names what is down."""
+    url = urlsplit(settings.CELERY_BROKER_URL)
+    return f"{url.scheme}://{url.hostname}:{url.port or 6379}{url.path}"
+
+
+def _probe(check: Callable[[], dict[str, Any]], **about: str) -> dict[str, Any]:
     started = time.monotonic()
     try:
         result = check()
     except Exception as exc:
         result = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
     result["ms"] = round((time.monotonic() - started) * 1000, 1)
-    return result
+    return {**about, **result}
 
 
 @never_cache
@@ -72,7 +79,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    components = {"database": _probe(_database), "broker": _probe(_broker)}
+    about_broker = {} if settings.CELERY_TASK_ALWAYS_EAGER else {"target": _broker_target()}
+    components = {"database": _probe(_database), "broker": _probe(_broker, **about_broker)}
     if components["broker"]["status"] == "error":
         components["workers"] = {"status": "error", "detail": "broker unreachable", "ms": 0.0}
     else:

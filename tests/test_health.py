@@ -38,6 +38,7 @@ def test_readyz_names_an_unreachable_broker_and_answers_503_fast(settings):
     body = response.json()
     assert body["failing"] == ["broker", "workers"]
     assert "ConnectionError" in body["components"]["broker"]["detail"]
+    assert body["components"]["broker"]["target"] == "redis://127.0.0.1:1/0"
     assert body["components"]["broker"]["ms"] < 2000
 
 

@@ -63,3 +63,35 @@ def test_the_policy_is_one_row_edited_in_the_admin(admin_user, client_for):
     policy.refresh_from_db()
     assert policy.require_mfa_for_privileged
     assert policy.history.count() >= 1
+
+
+def test_an_enrolled_user_must_give_a_current_code_to_sign_in(reviewer):
+    from allauth.mfa.totp.internal.auth import (
+        TOTP,
+        format_hotp_value,
+        generate_totp_secret,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
+    from django.test import Client
+
+    from portal.audit.models import AuditEvent, AuditKind
+    from tests.conftest import PASSWORD
+
+    secret = generate_totp_secret()
+    TOTP.activate(reviewer, secret)
+    client = Client()
+    response = client.post("/accounts/login/", {"login": reviewer.email, "password": PASSWORD})
+    assert response["Location"] == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session
+
+    wrong = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert wrong.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(kind=AuditKind.MFA_FAILED, subject_user=reviewer).exists()
+
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    right = client.post(reverse("mfa_authenticate"), {"code": code})
+    assert right.status_code == 302
+    assert client.get(reverse("reviews:queue")).status_code == 200
+    assert AuditEvent.objects.filter(kind=AuditKind.LOGIN_SUCCEEDED, subject_user=reviewer).exists()
