@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,6 +16,7 @@ from django.test import Client
 from portal.accounts.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from portal.accounts.models import Team, User
 from portal.audit.models import AuditEvent
+from tests.processes import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,12 +51,6 @@ def test_demo_setup_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError, match="never created"):
         call_command("demo_setup")
     assert not User.objects.exists()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_make_demo_serves_the_sign_in_page(tmp_path):

@@ -12,20 +12,17 @@ The Docker files cannot be exercised here (no Docker engine), so a cheap test ke
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import secrets
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +33,14 @@ import pytest
 import requests
 from psycopg import sql
 
+from tests.processes import (
+    free_port,
+    kill_group,
+    port_open,
+    start_process_group,
+    stop_process_group,
+    wait_until,
+)
 from tests.services import DEFAULT_DATABASE_URL, IN_CI
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,58 +52,6 @@ RESET_EMAIL = "stack-reset@example.com"
 # honcho: "12:00:00 web.1    | message" and "12:00:00 system   | web.1 started (pid=123)"
 HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<name>\S+)\s*\| (?P<text>.*)$")
 HONCHO_STARTED = re.compile(r"^(?P<name>\S+) started \(pid=(?P<pid>\d+)\)$")
-
-
-# --- Small helpers ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(
-    check: Callable[[], Any], *, timeout: float, interval: float = 0.25, what: str
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except Exception as exc:  # the thing polled may not be up yet
-            last_error = exc
-        else:
-            if result:
-                return result
-        time.sleep(interval)
-    detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}", pytrace=False)
-
-
-def stop_process_group(process: subprocess.Popen[Any], *, grace: float) -> None:
-    """SIGTERM the process's group, then SIGKILL it if it is still there after ``grace``."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-def kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def with_database(url: str, name: str) -> str:
@@ -298,14 +251,8 @@ def stack(tmp_path: Path, private_redis: PrivateRedis, stack_database_url: str) 
     env = production_env(tmp_path, stack_database_url, private_redis.url)
 
     # What `make stack` does first; collectstatic needs no database, so it runs alongside.
-    collectstatic = subprocess.Popen(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    collectstatic = start_process_group(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=BASE_DIR, env=env
     )
     try:
         manage(env, "migrate", "--noinput")

@@ -75,35 +75,54 @@ mfa_signals.authenticator_reset.connect(_on_mfa_reset, dispatch_uid="audit_mfa_r
 mfa_signals.authentication_failed.connect(_on_mfa_failed, dispatch_uid="audit_mfa_failed")
 
 
-def _pairs(
-    instance: Any, reverse: bool, pk_set: set[int], other: type[Any]
-) -> list[tuple[Any, Any]]:
-    """(left, right) pairs of a many-to-many change, whichever side it was made from."""
-    others = list(other.objects.filter(pk__in=pk_set))
-    return [(o, instance) for o in others] if reverse else [(instance, o) for o in others]
+def _membership_changes(
+    *,
+    instance: Any,
+    action: str,
+    reverse: bool,
+    pk_set: set[int] | None,
+    forward: str,
+    backward: str,
+    other: type[Any],
+) -> tuple[bool, list[tuple[Any, Any]]] | None:
+    """What a many-to-many change did, as (added?, [(owner, member), ...]).
 
-
-@receiver(m2m_changed, sender=User.groups.through)
-def _groups_changed(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
-) -> None:
+    ``forward`` names the relation from the owning side (user.groups, team.members) and
+    ``backward`` the reverse one; the change may have been made from either side.
+    """
     if action == "pre_clear":
         # Record what a clear() removes before it is gone.
         if reverse:
-            pairs = [(user, instance) for user in instance.user_set.all()]
-        else:
-            pairs = [(instance, group) for group in instance.groups.all()]
-        kind = AuditKind.ROLE_REVOKED
-    elif action in ("post_add", "post_remove") and pk_set:
-        pairs = _pairs(instance, reverse, pk_set, User if reverse else Group)
-        kind = AuditKind.ROLE_GRANTED if action == "post_add" else AuditKind.ROLE_REVOKED
-    else:
+            return False, [
+                (other_side, instance) for other_side in getattr(instance, backward).all()
+            ]
+        return False, [(instance, member) for member in getattr(instance, forward).all()]
+    if action not in ("post_add", "post_remove") or not pk_set:
+        return None
+    others = list(other.objects.filter(pk__in=pk_set))
+    pairs = [(o, instance) for o in others] if reverse else [(instance, o) for o in others]
+    return action == "post_add", pairs
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def _groups_changed(sender: Any, instance: Any, reverse: bool, **kwargs: Any) -> None:
+    change = _membership_changes(
+        instance=instance,
+        action=kwargs["action"],
+        reverse=reverse,
+        pk_set=kwargs["pk_set"],
+        forward="groups",
+        backward="user_set",
+        other=User if reverse else Group,
+    )
+    if change is None:
         return
+    added, pairs = change
     request = _current_request()
     for user, group in pairs:
         role = role_for_group_name(group.name)
         record(
-            kind,
+            AuditKind.ROLE_GRANTED if added else AuditKind.ROLE_REVOKED,
             request=request,
             subject=user,
             role=role.value if role else None,
@@ -112,25 +131,28 @@ def _groups_changed(
 
 
 @receiver(m2m_changed, sender=Team.members.through)
-def _team_members_changed(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
-) -> None:
-    if action == "pre_clear":
-        if reverse:
-            pairs = [(team, instance) for team in instance.teams.all()]
-        else:
-            pairs = [(instance, user) for user in instance.members.all()]
-        kind = AuditKind.TEAM_MEMBER_REMOVED
-    elif action in ("post_add", "post_remove") and pk_set:
-        pairs = _pairs(instance, reverse, pk_set, Team if reverse else User)
-        kind = (
-            AuditKind.TEAM_MEMBER_ADDED if action == "post_add" else AuditKind.TEAM_MEMBER_REMOVED
-        )
-    else:
+def _team_members_changed(sender: Any, instance: Any, reverse: bool, **kwargs: Any) -> None:
+    change = _membership_changes(
+        instance=instance,
+        action=kwargs["action"],
+        reverse=reverse,
+        pk_set=kwargs["pk_set"],
+        forward="members",
+        backward="teams",
+        other=Team if reverse else User,
+    )
+    if change is None:
         return
+    added, pairs = change
     request = _current_request()
     for team, user in pairs:
-        record(kind, request=request, subject=user, team=team.slug, team_name=team.name)
+        record(
+            AuditKind.TEAM_MEMBER_ADDED if added else AuditKind.TEAM_MEMBER_REMOVED,
+            request=request,
+            subject=user,
+            team=team.slug,
+            team_name=team.name,
+        )
 
 
 @receiver(pre_save, sender=User)
