@@ -1,0 +1,220 @@
+"""The checklist library: checklists, their versions, sections and items.
+
+A published version never changes. The guard is on the models and their querysets, so
+every path (services, the admin, forms, shells) meets it: saving, updating or deleting
+anything that belongs to a published version raises ``PublishedVersionError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+
+class PublishedVersionError(Exception):
+    """An attempt to change a published checklist version, which is immutable."""
+
+    def __init__(self, version: Any = None) -> None:
+        name = f"{version}" if version is not None else "a published checklist version"
+        super().__init__(
+            f"{name} is published and cannot be changed. Create a new draft version instead."
+        )
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class Checklist(models.Model):
+    """A named checklist; its content lives in numbered versions."""
+
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=300, blank=True, help_text="Where the content came from.")
+    attribution = models.TextField(blank=True)
+    is_builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("title",)
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("checklists:checklist", args=[self.slug])
+
+
+class GuardedQuerySet(models.QuerySet[Any]):
+    """Bulk updates and deletes refuse to touch published versions."""
+
+    published_lookup: ClassVar[str]
+
+    def _refuse_if_published(self) -> None:
+        if self.filter(**{self.published_lookup: VersionStatus.PUBLISHED}).exists():
+            raise PublishedVersionError()
+
+    def update(self, **kwargs: Any) -> int:
+        self._refuse_if_published()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        self._refuse_if_published()
+        return super().delete()
+
+
+class VersionQuerySet(GuardedQuerySet):
+    published_lookup = "status"
+
+    def published(self) -> VersionQuerySet:
+        return self.filter(status=VersionStatus.PUBLISHED)
+
+
+class SectionQuerySet(GuardedQuerySet):
+    published_lookup = "version__status"
+
+
+class ItemQuerySet(GuardedQuerySet):
+    published_lookup = "version__status"
+
+
+class ChecklistVersion(models.Model):
+    """One version of a checklist's content. Drafts can be edited; published ones never."""
+
+    checklist = models.ForeignKey(Checklist, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    required_signoff_roles = models.JSONField(default=list)
+    content_hash = models.CharField(max_length=64)
+    item_count = models.PositiveIntegerField(default=0)
+    must_have_count = models.PositiveIntegerField(default=0)
+    import_warnings = models.JSONField(default=list, blank=True)
+    change_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = VersionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("checklist__title", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=["checklist", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checklist.title} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Immutability guard (not a flow): the stored row decides, not this object, so
+        # publishing (draft -> published) passes and nothing after it does.
+        _refuse_if_version_published(self.pk)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("checklists:version", args=[self.checklist.slug, self.number])
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        _refuse_if_version_published(self.pk)
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == VersionStatus.PUBLISHED
+
+
+def _refuse_if_version_published(version_id: int | None) -> None:
+    if version_id is None:
+        return
+    published = ChecklistVersion.objects.filter(pk=version_id, status=VersionStatus.PUBLISHED)
+    version = published.select_related("checklist").first()
+    if version is not None:
+        raise PublishedVersionError(version)
+
+
+class Section(models.Model):
+    """A titled group of items within one checklist version."""
+
+    version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="sections")
+    title = models.CharField(max_length=300)
+    order = models.PositiveIntegerField(default=0)
+
+    objects = SectionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("version", "order", "id")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _refuse_if_version_published(self.version_id)
+        if self.pk:  # moving a section out of a published version is a change too
+            _refuse_if_version_published(
+                Section.objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        _refuse_if_version_published(self.version_id)
+        return super().delete(*args, **kwargs)
+
+
+class Item(models.Model):
+    """One thing a service must show, with a reference id that survives versions."""
+
+    version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="items")
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="items")
+    ref = models.SlugField(
+        "reference id",
+        max_length=80,
+        help_text="Stable across versions: the same ref means the same requirement.",
+    )
+    text = models.TextField()
+    guidance = models.TextField(blank=True, help_text="Markdown.")
+    must_have = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+    checks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Automated checks: [{"key": "http.health", "params": {}}]',
+    )
+
+    objects = ItemQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("section__order", "order", "id")
+        constraints = [models.UniqueConstraint(fields=["version", "ref"], name="unique_item_ref")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _refuse_if_version_published(self.version_id)
+        if self.pk:
+            _refuse_if_version_published(
+                Item.objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        _refuse_if_version_published(self.version_id)
+        return super().delete(*args, **kwargs)
