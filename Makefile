@@ -42,6 +42,7 @@ browser:
 
 demo: install
 	$(RUN) python manage.py migrate --noinput
+	$(RUN) python manage.py load_builtin_checklists
 	$(RUN) python manage.py demo_setup --url http://127.0.0.1:$(PORT)/
 	$(RUN) python manage.py runserver 127.0.0.1:$(PORT)
 
@@ -63,6 +64,7 @@ test: lint typecheck check-migrations pytest
 # The production processes, natively, against local PostgreSQL and Redis (see README).
 stack: install
 	$(RUN) python manage.py migrate --noinput
+	$(RUN) python manage.py load_builtin_checklists
 	$(RUN) python manage.py collectstatic --noinput
 	$(RUN) honcho start
 

@@ -103,6 +103,48 @@ def checklist_import(
     )
 
 
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing would do, worked out in a transaction that is rolled back."""
+
+    outcome: str
+    version_number: int
+    summary: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def checklist_import_preview(*, parsed: ParsedChecklist) -> ImportPreview:
+    """The outcome and diff of importing ``parsed``, without keeping anything."""
+    preview: ImportPreview | None = None
+    try:
+        with transaction.atomic():
+            result = checklist_import(parsed=parsed, by=None)
+            diff = result.diff
+            preview = ImportPreview(
+                outcome=result.outcome,
+                version_number=result.version.number,
+                summary=diff.summary() if diff else "",
+                added=[f"{item.text}" for item in diff.added] if diff else [],
+                removed=[f"{item.text}" for item in diff.removed] if diff else [],
+                changed=[
+                    f"{change.new.text} ({', '.join(change.fields)})" for change in diff.changed
+                ]
+                if diff
+                else [],
+            )
+            raise _Rollback
+    except _Rollback:
+        pass
+    assert preview is not None
+    return preview
+
+
 def _create_version(
     *,
     checklist: Checklist,
@@ -302,8 +344,10 @@ def version_delete_draft(*, version: ChecklistVersion) -> None:
 
 __all__: list[Any] = [
     "ChecklistError",
+    "ImportPreview",
     "ImportResult",
     "checklist_import",
+    "checklist_import_preview",
     "version_delete_draft",
     "version_new_draft",
     "version_publish",

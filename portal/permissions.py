@@ -90,3 +90,8 @@ def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
         return wrapped
 
     return decorator
+
+
+# --- Checklist library -----------------------------------------------------------------
+# Everyone signed in reads it; only admins import, edit and publish.
+add_perm("checklists.manage", is_admin)
