@@ -14,6 +14,8 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from portal.accounts.roles import Role
+
 
 class PublishedVersionError(Exception):
     """An attempt to change a published checklist version, which is immutable."""
@@ -137,6 +139,11 @@ class ChecklistVersion(models.Model):
     @property
     def is_published(self) -> bool:
         return self.status == VersionStatus.PUBLISHED
+
+    @property
+    def signoff_role_labels(self) -> list[str]:
+        labels = {role.value: str(role.label) for role in Role}
+        return [labels.get(value, value) for value in self.required_signoff_roles]
 
 
 def _refuse_if_version_published(version_id: int | None) -> None:
