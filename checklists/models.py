@@ -21,10 +21,8 @@ class PublishedVersionError(Exception):
     """An attempt to change a published checklist version, which is immutable."""
 
     def __init__(self, version: Any = None) -> None:
-        name = f"{version}" if version is not None else "a published checklist version"
-        super().__init__(
-            f"{name} is published and cannot be changed. Create a new draft version instead."
-        )
+        name = f"{version} is published" if version is not None else "That version is published"
+        super().__init__(f"{name} and cannot be changed. Create a new draft version instead.")
 
 
 class VersionStatus(models.TextChoices):
@@ -66,7 +64,20 @@ class GuardedQuerySet(models.QuerySet[Any]):
 
     def update(self, **kwargs: Any) -> int:
         self._refuse_if_published()
+        _refuse_targets(self.model, kwargs)
         return super().update(**kwargs)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        for obj in objs:
+            _refuse_targets(
+                self.model,
+                {
+                    "version_id": getattr(obj, "version_id", None),
+                    "section_id": getattr(obj, "section_id", None),
+                },
+            )
+        return super().bulk_create(objs, *args, **kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._refuse_if_published()
@@ -146,6 +157,21 @@ class ChecklistVersion(models.Model):
         return [labels.get(value, value) for value in self.required_signoff_roles]
 
 
+def _refuse_targets(model: Any, values: dict[str, Any]) -> None:
+    """Refuse writes that would move rows into a published version or its sections."""
+    if model is ChecklistVersion:
+        return
+    for name in ("version", "version_id"):
+        if values.get(name) is not None:
+            _refuse_if_version_published(getattr(values[name], "pk", values[name]))
+    for name in ("section", "section_id"):
+        if values.get(name) is not None:
+            section_id = getattr(values[name], "pk", values[name])
+            _refuse_if_version_published(
+                Section.objects.filter(pk=section_id).values_list("version_id", flat=True).first()
+            )
+
+
 def _refuse_if_version_published(version_id: int | None) -> None:
     if version_id is None:
         return
@@ -181,6 +207,10 @@ class Section(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         _refuse_if_version_published(self.version_id)
+        if self.pk:  # the stored row decides, not this object
+            _refuse_if_version_published(
+                type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            )
         return super().delete(*args, **kwargs)
 
 
@@ -216,6 +246,7 @@ class Item(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         _refuse_if_version_published(self.version_id)
+        _refuse_targets(Item, {"section_id": self.section_id})
         if self.pk:
             _refuse_if_version_published(
                 Item.objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
@@ -224,4 +255,8 @@ class Item(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         _refuse_if_version_published(self.version_id)
+        if self.pk:  # the stored row decides, not this object
+            _refuse_if_version_published(
+                type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
+            )
         return super().delete(*args, **kwargs)

@@ -99,28 +99,43 @@ def validate(raw: dict[str, Any]) -> ParsedChecklist:
 
 # Mac Roman renders UTF-8's four-byte lead F0 as the Apple logo (U+F8FF), which many
 # tools drop; what is left of an emoji is three characters ftfy cannot place.
-_ORPHAN_EMOJI = re.compile("[\u00e0-\u00ff\u0152\u0153\u0178\u2020-\u2122][\u0080-\u2122]{2}")
+_ORPHAN_EMOJI = re.compile(
+    "\uf8ff?[\u00e0-\u00ff\u0152\u0153\u0178\u2020-\u2122][\u0080-\u2122]{2}"
+)
 
 
-def _restore_orphan_emoji(line: str) -> str:
-    def fix(match: re.Match[str]) -> str:
-        try:
-            raw = match.group(0).encode("mac_roman")
-        except UnicodeEncodeError:
-            return match.group(0)
-        if not 0x90 <= raw[0] <= 0xBF:
-            return match.group(0)
-        try:
-            restored = (b"\xf0" + raw).decode("utf-8")
-        except UnicodeDecodeError:
-            return match.group(0)
-        # Only emoji and pictographs: three accented letters in a row are left alone.
-        return restored if 0x1F000 <= ord(restored) <= 0x1FAFF else match.group(0)
-
-    return _ORPHAN_EMOJI.sub(fix, line)
+def _orphan_emoji(chars: str) -> str | None:
+    try:
+        raw = chars.lstrip("\uf8ff").encode("mac_roman")
+    except UnicodeEncodeError:
+        return None
+    if not 0x90 <= raw[0] <= 0xBF:
+        return None
+    try:
+        restored = (b"\xf0" + raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Only emoji and pictographs: three accented letters in a row are left alone.
+    return restored if 0x1F000 <= ord(restored) <= 0x1FAFF else None
 
 
-_REPAIR = ftfy.TextFixerConfig(uncurl_quotes=False, fix_line_breaks=False)
+# Repair encodings only: keep curly quotes, HTML entities and full-width characters.
+_REPAIR = ftfy.TextFixerConfig(
+    uncurl_quotes=False, fix_line_breaks=False, unescape_html=False, fix_character_width=False
+)
+
+
+def _repair_line(line: str) -> str:
+    """ftfy on the text between mis-encoded emoji: a real emoji stops ftfy fixing a line."""
+    pieces, last = [], 0
+    for match in _ORPHAN_EMOJI.finditer(line):
+        emoji = _orphan_emoji(match.group(0))
+        if emoji is None:
+            continue
+        pieces += [ftfy.fix_text(line[last : match.start()], _REPAIR), emoji]
+        last = match.end()
+    pieces.append(ftfy.fix_text(line[last:], _REPAIR))
+    return "".join(pieces)
 
 
 def repair_text(text: str) -> tuple[str, int]:
@@ -130,7 +145,7 @@ def repair_text(text: str) -> tuple[str, int]:
     for line in text.split("\n"):
         fixed = line
         if not line.isascii():
-            fixed = ftfy.fix_text(_restore_orphan_emoji(line), _REPAIR)
+            fixed = _repair_line(line)
         changed += fixed != line
         lines.append(fixed)
     return "\n".join(lines), changed
@@ -323,7 +338,8 @@ _BULLET = re.compile(r"^(?P<indent>\s*)(?:[•\-*‣◦▪●]|\d+[.)])\s+(?P<te
 def read_plain_text(text: str, fallback_title: str) -> tuple[dict[str, Any], list[str]]:
     """Bulleted lines become items in one section; deeper bullets become guidance."""
     lines = [line.rstrip() for line in text.split("\n")]
-    title = next((line.strip() for line in lines if line.strip()), fallback_title)
+    first = next((line for line in lines if line.strip()), "")
+    title = first.strip() if first and not _BULLET.match(first) else fallback_title
     items: list[dict[str, Any]] = []
     top_indent: int | None = None
     for line in lines:

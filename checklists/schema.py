@@ -37,6 +37,18 @@ class CheckBinding(_Strict):
     key: CheckKey
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("params")
+    @classmethod
+    def _json_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(params, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "params must be plain JSON values (text, numbers, true/false, lists, "
+                "mappings); quote dates and times"
+            ) from None
+        return params
+
 
 class ParsedItem(_Strict):
     text: ItemText

@@ -60,6 +60,7 @@ class VersionDiff:
     removed: list[Item] = field(default_factory=list)
     changed: list[ItemChange] = field(default_factory=list)
     signoff_roles_changed: bool = False
+    reordered: bool = False
 
     @property
     def must_have_changes(self) -> list[ItemChange]:
@@ -67,7 +68,13 @@ class VersionDiff:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.signoff_roles_changed)
+        return not (
+            self.added
+            or self.removed
+            or self.changed
+            or self.signoff_roles_changed
+            or self.reordered
+        )
 
     def summary(self) -> str:
         if self.is_empty:
@@ -81,6 +88,8 @@ class VersionDiff:
             parts.append(f"{len(self.must_have_changes)} must-have flag(s) flipped")
         if self.signoff_roles_changed:
             parts.append("sign-off roles changed")
+        if self.reordered:
+            parts.append("items reordered")
         return ", ".join(parts)
 
 
@@ -112,4 +121,9 @@ def version_diff(old: ChecklistVersion, new: ChecklistVersion) -> VersionDiff:
         if fields:
             diff.changed.append(ItemChange(ref=ref, old=previous, new=item, fields=fields))
     diff.removed = [item for ref, item in before.items() if ref not in after]
+    # Reordering: items in both versions, not moved to another section, in another order.
+    moved = {change.ref for change in diff.changed if "section" in change.fields}
+    kept_before = [ref for ref in before if ref in after and ref not in moved]
+    kept_after = [ref for ref in after if ref in before and ref not in moved]
+    diff.reordered = kept_before != kept_after
     return diff

@@ -72,9 +72,13 @@ def checklist_import(
         )
         latest = checklist.versions.order_by("-number").first()
         digest = parsed.content_hash()
-        if latest is not None and latest.content_hash == digest:
+        current = None
+        if latest is not None:
+            current = latest.content_hash if latest.is_published else version_content_hash(latest)
+        if latest is not None and current == digest:
             if publish and not latest.is_published:
-                version_publish(version=latest, by=by)
+                latest = version_publish(version=latest, by=by)
+                latest.checklist = checklist
             return ImportResult(checklist, latest, "no_change", warnings=list(warnings or []))
         if not created:
             checklist.title = parsed.title
@@ -92,7 +96,8 @@ def checklist_import(
             note="Imported" if latest is None else f"Imported over v{latest.number}",
         )
         if publish:
-            version_publish(version=version, by=by)
+            version = version_publish(version=version, by=by)
+            version.checklist = checklist
         diff = version_diff(latest, version) if latest is not None else None
     return ImportResult(
         checklist,
