@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,12 @@ from checklists.services import checklist_import
 
 pytestmark = pytest.mark.django_db
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+# The public seed documents live in shared/seeds beside the checkout (as on CI);
+# PREFLIGHT_SEEDS_DIR points elsewhere.
+SEEDS = Path(
+    os.environ.get("PREFLIGHT_SEEDS_DIR")
+    or Path(__file__).resolve().parents[2] / "shared" / "seeds"
+)
 MOJIBAKE_MARKERS = ("‚Ä", "\uf8ff", "Äô", "üô")
 
 
@@ -29,7 +35,7 @@ def seed(name: str) -> Path:
     if not path.is_file():
         pytest.fail(
             f"Seed document {path} is missing: the tests expect the shared/ folder "
-            "beside the repository checkout (/work/shared next to /work/main)."
+            "beside the repository checkout (or set PREFLIGHT_SEEDS_DIR)."
         )
     return path
 
