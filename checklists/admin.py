@@ -29,20 +29,24 @@ class ChecklistAdmin(SimpleHistoryAdmin):
     readonly_fields = ("slug", "is_builtin", "created_at")
 
 
-class SectionInline(admin.TabularInline[Section, ChecklistVersion]):
+class ReadOnlyWhenPublished:
+    """Inlines of a published version (or of its sections) can be read, not changed."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_add_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+class SectionInline(ReadOnlyWhenPublished, admin.TabularInline[Section, ChecklistVersion]):
     model = Section
     fields = ("title", "order")
     extra = 0
     show_change_link = True
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_change_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_add_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(ChecklistVersion)
@@ -99,20 +103,11 @@ class ItemInlineFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
             seen.add(ref)
 
 
-class ItemInline(admin.StackedInline[Item, Section]):
+class ItemInline(ReadOnlyWhenPublished, admin.StackedInline[Item, Section]):
     model = Item
     formset = ItemInlineFormSet
     fields = ("ref", "text", "guidance", "must_have", "order", "checks")
     extra = 0
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_change_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_add_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Section)

@@ -181,7 +181,35 @@ def _refuse_if_version_published(version_id: int | None) -> None:
         raise PublishedVersionError(version)
 
 
-class Section(models.Model):
+class VersionContent(models.Model):
+    """Rows that belong to one version (sections, items): refused once it is published."""
+
+    version_id: int | None
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _refuse_if_version_published(self.version_id)
+        if self.pk:  # the stored row decides too: moving a row out of a published version
+            _refuse_if_version_published(self._stored_version_id())
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        _refuse_if_version_published(self.version_id)
+        if self.pk:
+            _refuse_if_version_published(self._stored_version_id())
+        return super().delete(*args, **kwargs)
+
+    def _stored_version_id(self) -> int | None:
+        manager = type(self)._default_manager
+        # The concrete models have the field; the abstract base cannot show mypy that.
+        rows = manager.filter(pk=self.pk).values_list("version_id", flat=True)  # type: ignore[misc]
+        stored: int | None = rows.first()
+        return stored
+
+
+class Section(VersionContent):
     """A titled group of items within one checklist version."""
 
     version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="sections")
@@ -197,24 +225,8 @@ class Section(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        _refuse_if_version_published(self.version_id)
-        if self.pk:  # moving a section out of a published version is a change too
-            _refuse_if_version_published(
-                Section.objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
-            )
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        _refuse_if_version_published(self.version_id)
-        if self.pk:  # the stored row decides, not this object
-            _refuse_if_version_published(
-                type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
-            )
-        return super().delete(*args, **kwargs)
-
-
-class Item(models.Model):
+class Item(VersionContent):
     """One thing a service must show, with a reference id that survives versions."""
 
     version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="items")
@@ -245,18 +257,5 @@ class Item(models.Model):
         return self.text[:80]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        _refuse_if_version_published(self.version_id)
         _refuse_targets(Item, {"section_id": self.section_id})
-        if self.pk:
-            _refuse_if_version_published(
-                Item.objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
-            )
         super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        _refuse_if_version_published(self.version_id)
-        if self.pk:  # the stored row decides, not this object
-            _refuse_if_version_published(
-                type(self).objects.filter(pk=self.pk).values_list("version_id", flat=True).first()
-            )
-        return super().delete(*args, **kwargs)
