@@ -95,3 +95,47 @@ def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
 # --- Checklist library -----------------------------------------------------------------
 # Everyone signed in reads it; only admins import, edit and publish.
 add_perm("checklists.manage", is_admin)
+
+
+# --- Services and reviews -----------------------------------------------------------------
+# Reviewers, managers, auditors and admins read every service and review; product leads
+# read and change their own team's. Only the owning team's product leads answer.
+
+
+def _team_id(obj: Any) -> int | None:
+    service = getattr(obj, "service", obj)  # a Review or a Service
+    return getattr(service, "team_id", None)
+
+
+@predicate
+def in_owning_team(user: Any, obj: Any) -> bool:
+    return obj is not None and _team_id(obj) in user.team_ids
+
+
+reads_everything = is_reviewer | is_manager | is_auditor | is_admin
+
+add_perm("reviews.add_service", is_product_lead | is_admin)
+add_perm("reviews.view_service", reads_everything | (is_product_lead & in_owning_team))
+add_perm("reviews.change_service", is_admin | (is_product_lead & in_owning_team))
+add_perm("reviews.start_review", is_product_lead & in_owning_team)
+add_perm("reviews.view_review", reads_everything | (is_product_lead & in_owning_team))
+add_perm("reviews.change_review", is_product_lead & in_owning_team)
+
+
+def visible_services(user: Any) -> Any:
+    """The services ``user`` may see, as a queryset (narrowed in SQL, never per row)."""
+    from reviews.models import Service
+
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Service.objects.none()
+    if reads_everything(user):
+        return Service.objects.all()
+    if is_product_lead(user):
+        return Service.objects.filter(team_id__in=user.team_ids)
+    return Service.objects.none()
+
+
+def require(user: Any, perm: str, obj: Any = None) -> None:
+    """Raise PermissionDenied unless ``user`` may do ``perm`` (to ``obj``)."""
+    if not can(user, perm, obj):
+        raise PermissionDenied(f"Your role does not allow this ({perm}).")

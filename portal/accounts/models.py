@@ -65,11 +65,21 @@ class User(AbstractUser):
             self._roles_cache = cached
         return cached
 
+    @property
+    def team_ids(self) -> frozenset[int]:
+        """The ids of this user's teams, loaded once per user object."""
+        cached: frozenset[int] | None = getattr(self, "_team_ids_cache", None)
+        if cached is None:
+            cached = frozenset(self.teams.values_list("pk", flat=True))
+            self._team_ids_cache = cached
+        return cached
+
     def has_role(self, role: Role) -> bool:
         return role in self.roles
 
     def forget_roles(self) -> None:
         self.__dict__.pop("_roles_cache", None)
+        self.__dict__.pop("_team_ids_cache", None)
 
     @property
     def role_labels(self) -> list[str]:

@@ -1,0 +1,32 @@
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from reviews.models import Review, Service
+
+
+@admin.register(Service)
+class ServiceAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "team", "hosting", "impact_level")
+    list_filter = ("team", "hosting", "impact_level")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Review)
+class ReviewAdmin(SimpleHistoryAdmin):
+    """Read-only: reviews change through the portal's workflow, never here."""
+
+    list_display = ("__str__", "state", "readiness_percent", "open_must_haves", "created_at")
+    list_filter = ("state", "kind")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # reviews are withdrawn, never deleted

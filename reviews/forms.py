@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from checklists.models import ChecklistVersion, VersionStatus
+from portal.accounts.models import Team
+from reviews.models import AnswerStatus, Review, Service
+from reviews.services import AnswerChange
+
+
+class ServiceForm(forms.ModelForm[Service]):
+    class Meta:
+        model = Service
+        fields = (
+            "name",
+            "slug",
+            "team",
+            "description",
+            "hosting",
+            "impact_level",
+            "environments",
+            "repository_url",
+            "runbook_url",
+            "dashboard_url",
+            "status_page_url",
+            "health_check_url",
+            "public_url",
+            "cloud_account_id",
+            "cloud_region",
+            "cloud_role_arn",
+            "project_tag",
+        )
+        help_texts = {"slug": "Used in addresses: lower-case letters, digits and dashes."}
+
+    def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team_field = self.fields["team"]
+        assert isinstance(team_field, forms.ModelChoiceField)
+        team_field.queryset = Team.objects.filter(pk__in=[team.pk for team in teams])
+        if self.instance.pk:
+            self.fields["slug"].disabled = True  # addresses stay stable
+
+
+class ReviewStartForm(forms.ModelForm[Review]):
+    class Meta:
+        model = Review
+        fields = ("checklist_version", "kind", "target_date")
+        widgets = {"target_date": forms.DateInput(attrs={"type": "date"})}
+        labels = {"checklist_version": "Checklist"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["checklist_version"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = ChecklistVersion.objects.filter(
+            status=VersionStatus.PUBLISHED
+        ).select_related("checklist")
+        field.label_from_instance = _version_label  # type: ignore[method-assign,assignment]
+
+
+def _version_label(version: ChecklistVersion) -> str:
+    return f"{version.checklist.title} (v{version.number})"
+
+
+class AnswerForm(forms.Form):
+    """One answer's fields, plus the revision the editor started from."""
+
+    status = forms.ChoiceField(choices=AnswerStatus.choices)
+    justification = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    notes = forms.CharField(
+        required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    owner = forms.ChoiceField(required=False)
+    revision = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, owners: dict[str, Any], **kwargs: Any) -> None:
+        # Owner choices come from the view (one query for the page, not one per row).
+        super().__init__(*args, **kwargs)
+        self.owners = owners
+        owner_field = self.fields["owner"]
+        assert isinstance(owner_field, forms.ChoiceField)
+        owner_field.choices = [("", "Nobody yet"), *((pk, str(u)) for pk, u in owners.items())]
+
+    def change(self) -> AnswerChange:
+        data = self.cleaned_data
+        return AnswerChange(
+            status=data["status"],
+            justification=data["justification"],
+            notes=data["notes"],
+            owner=self.owners.get(data["owner"]) if data["owner"] else None,
+        )

@@ -1,0 +1,196 @@
+"""Services, their readiness reviews, and the answers to each checklist item."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from checklists.models import ChecklistVersion, Item
+from portal.accounts.models import Team
+
+
+class Hosting(models.TextChoices):
+    CLOUD_GOV = "cloud_gov", "cloud.gov"
+    AWS = "aws", "AWS"
+    OTHER = "other", "Other"
+
+
+class ImpactLevel(models.TextChoices):
+    LOW = "low", "FISMA low"
+    MODERATE = "moderate", "FISMA moderate"
+    HIGH = "high", "FISMA high"
+
+
+class Service(models.Model):
+    """Something a team launches and has reviewed."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    description = models.TextField(blank=True)
+    hosting = models.CharField(max_length=20, choices=Hosting.choices, default=Hosting.CLOUD_GOV)
+    impact_level = models.CharField(
+        max_length=20, choices=ImpactLevel.choices, default=ImpactLevel.MODERATE
+    )
+    environments = models.CharField(
+        max_length=300, blank=True, help_text="Comma-separated, e.g. dev, staging, production."
+    )
+    repository_url = models.URLField(blank=True)
+    runbook_url = models.URLField(blank=True)
+    dashboard_url = models.URLField(blank=True)
+    status_page_url = models.URLField(blank=True)
+    # Integration settings the automated checks read.
+    health_check_url = models.URLField(blank=True)
+    public_url = models.URLField(blank=True)
+    cloud_account_id = models.CharField(
+        max_length=12,
+        blank=True,
+        validators=[RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")],
+    )
+    cloud_region = models.CharField(
+        max_length=30,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "A region looks like us-east-1.")
+        ],
+    )
+    cloud_role_arn = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^arn:aws(-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,128}$",
+                "A role ARN looks like arn:aws:iam::123456789012:role/preflight-reader.",
+            )
+        ],
+    )
+    project_tag = models.CharField(
+        max_length=128, blank=True, help_text="The value of the Project tag its resources carry."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+        indexes = [models.Index(fields=["team", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("reviews:service", args=[self.slug])
+
+    @property
+    def environment_list(self) -> list[str]:
+        return [env.strip() for env in self.environments.split(",") if env.strip()]
+
+
+class ReviewKind(models.TextChoices):
+    LAUNCH = "launch", "Launch"
+    MAJOR_CHANGE = "major_change", "Major change"
+    PERIODIC = "periodic", "Periodic re-review"
+
+
+class ReviewState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Review(models.Model):
+    """One readiness review of one service against one published checklist version.
+
+    The summary fields are written by ``reviews.readiness`` in the same transaction as
+    every change, so lists and dashboards read them instead of recomputing.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="reviews")
+    checklist_version = models.ForeignKey(
+        ChecklistVersion, on_delete=models.PROTECT, related_name="reviews"
+    )
+    kind = models.CharField(max_length=20, choices=ReviewKind.choices, default=ReviewKind.LAUNCH)
+    target_date = models.DateField(null=True, blank=True)
+    state = models.CharField(
+        max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every change to answers (and later evidence and exceptions): sign-offs
+    # record the revision they saw.
+    content_revision = models.PositiveIntegerField(default=0)
+    # The stored summary.
+    item_count = models.PositiveIntegerField(default=0)
+    applicable_count = models.PositiveIntegerField(default=0)
+    met_count = models.PositiveIntegerField(default=0)
+    readiness_percent = models.PositiveSmallIntegerField(default=0)
+    must_have_count = models.PositiveIntegerField(default=0)
+    must_haves_done = models.PositiveIntegerField(default=0)
+    open_must_haves = models.PositiveIntegerField(default=0)
+    not_started_count = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["service", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.service.name}: {self.get_kind_display()} review #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("reviews:review", args=[self.pk])
+
+
+class AnswerStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    MET = "met", "Met"
+    PARTIALLY_MET = "partially_met", "Partially met"
+    NOT_MET = "not_met", "Not met"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class Answer(models.Model):
+    """A review's answer to one checklist item.
+
+    ``revision`` counts saves: an edit names the revision it started from, and loses to
+    any save made since (optimistic concurrency; see reviews.services.answer_update).
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="answers")
+    status = models.CharField(
+        max_length=20, choices=AnswerStatus.choices, default=AnswerStatus.NOT_STARTED
+    )
+    justification = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revision = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "item"], name="one_answer_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item.text[:60]}: {self.get_status_display()}"

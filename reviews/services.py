@@ -1,0 +1,201 @@
+"""Writes for services, reviews and answers: validated, in one transaction, with history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from checklists.models import ChecklistVersion, VersionStatus
+from portal.accounts.models import Team, User
+from reviews.models import Answer, AnswerStatus, Review, ReviewKind, ReviewState, Service
+from reviews.readiness import SUMMARY_FIELDS, store_readiness
+from reviews.workflow import EDITABLE_STATES, IllegalTransition, apply_transition
+
+SERVICE_FIELDS = (
+    "name",
+    "slug",
+    "team",
+    "description",
+    "hosting",
+    "impact_level",
+    "environments",
+    "repository_url",
+    "runbook_url",
+    "dashboard_url",
+    "status_page_url",
+    "health_check_url",
+    "public_url",
+    "cloud_account_id",
+    "cloud_region",
+    "cloud_role_arn",
+    "project_tag",
+)
+
+
+def service_create(*, by: User, **fields: Any) -> Service:
+    service = Service(created_by=by, **{k: v for k, v in fields.items() if k in SERVICE_FIELDS})
+    service.full_clean()
+    service._change_reason = "Service created"  # type: ignore[attr-defined]
+    with transaction.atomic():
+        service.save()
+    return service
+
+
+def service_update(*, service: Service, by: User, **fields: Any) -> Service:
+    for name, value in fields.items():
+        if name in SERVICE_FIELDS:
+            setattr(service, name, value)
+    service.full_clean()
+    service._change_reason = "Service edited"  # type: ignore[attr-defined]
+    with transaction.atomic():
+        service.save()
+    return service
+
+
+def review_start(
+    *,
+    service: Service,
+    checklist_version: ChecklistVersion,
+    kind: str = ReviewKind.LAUNCH,
+    target_date: date | None = None,
+    by: User,
+) -> Review:
+    """A draft review with one not-started answer per item of a published version."""
+    if checklist_version.status != VersionStatus.PUBLISHED:
+        raise ValidationError("Reviews use published checklist versions only.")
+    with transaction.atomic():
+        review = Review(
+            service=service,
+            checklist_version=checklist_version,
+            kind=kind,
+            target_date=target_date,
+            created_by=by,
+        )
+        review.full_clean()
+        review._change_reason = f"Review started on {checklist_version}"  # type: ignore[attr-defined]
+        review.save()
+        answers = [Answer(review=review, item=item) for item in checklist_version.items.all()]
+        Answer.objects.bulk_create(answers)
+        store_readiness(review)
+        review.save(update_fields=list(SUMMARY_FIELDS))
+    return review
+
+
+def review_transition(*, review: Review, action: str, by: User, reason: str = "") -> Review:
+    """Move a review along the workflow (see reviews.workflow). Raises IllegalTransition."""
+    with transaction.atomic():
+        locked = Review.objects.select_for_update().get(pk=review.pk)
+        previous = apply_transition(locked, action)
+        locked._change_reason = reason or (  # type: ignore[attr-defined]
+            f"{previous} → {locked.state} by {by.email}"
+        )
+        locked.save()
+    return locked
+
+
+class AnswerConflict(Exception):
+    """Someone saved the answer since the editor loaded it."""
+
+    def __init__(self, current: Answer) -> None:
+        self.current = current
+        super().__init__("Someone else changed this answer while you were editing it.")
+
+
+@dataclass(frozen=True)
+class AnswerChange:
+    status: str
+    justification: str
+    notes: str
+    owner: User | None
+
+
+def answer_errors(answer: Answer, change: AnswerChange) -> dict[str, str]:
+    """What is wrong with ``change`` for this answer's item (empty when it is fine)."""
+    errors: dict[str, str] = {}
+    if change.status not in AnswerStatus.values:
+        errors["status"] = "Choose a status from the list."
+    needs_reason = change.status == AnswerStatus.NOT_APPLICABLE or (
+        answer.item.must_have
+        and change.status in (AnswerStatus.NOT_MET, AnswerStatus.PARTIALLY_MET)
+    )
+    if needs_reason and not change.justification.strip():
+        errors["justification"] = (
+            "Say why this item does not apply."
+            if change.status == AnswerStatus.NOT_APPLICABLE
+            else "A must-have that is not met needs a justification."
+        )
+    return errors
+
+
+def answer_update(
+    *, answer: Answer, change: AnswerChange, based_on_revision: int, by: User
+) -> Answer:
+    """Save an answer unless it changed since revision ``based_on_revision``.
+
+    Raises AnswerConflict (with the current answer) when someone saved in between,
+    ValidationError for bad input, and IllegalTransition when the review is not open to
+    edits. Editing an approved review reopens it. The review's summary is updated in
+    the same transaction.
+    """
+    errors = answer_errors(answer, change)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        review = Review.objects.select_for_update().get(pk=answer.review_id)
+        current = Answer.objects.select_related("item", "owner").get(pk=answer.pk)
+        if current.revision != based_on_revision:
+            raise AnswerConflict(current)
+        if review.state not in EDITABLE_STATES:
+            raise IllegalTransition(
+                f"This review is {review.get_state_display().lower()}: answers cannot be "
+                "changed now."
+            )
+        unchanged = (
+            current.status == change.status
+            and current.justification == change.justification
+            and current.notes == change.notes
+            and current.owner_id == (change.owner.pk if change.owner else None)
+        )
+        if unchanged:
+            return current
+        current.status = change.status
+        current.justification = change.justification
+        current.notes = change.notes
+        current.owner = change.owner
+        # The review row is locked above, so saves of its answers are serialised and a
+        # plain increment is safe.
+        current.revision += 1
+        current.updated_by = by
+        current._change_reason = f"Answered {change.status}"  # type: ignore[attr-defined]
+        current.save()
+        if review.state == ReviewState.APPROVED:
+            apply_transition(review, "reopen")
+        review.content_revision += 1
+        store_readiness(review)
+        review._change_reason = "Answer changed"  # type: ignore[attr-defined]
+        review.save()
+    return current
+
+
+__all__ = [
+    "AnswerChange",
+    "AnswerConflict",
+    "IllegalTransition",
+    "answer_errors",
+    "answer_update",
+    "review_start",
+    "review_transition",
+    "service_create",
+    "service_update",
+]
+
+
+def teams_for(user: User) -> list[Team]:
+    """The teams a user may put new services in: their own, or every team for admins."""
+    if user.is_staff:
+        return list(Team.objects.order_by("name"))
+    return list(user.teams.order_by("name"))
