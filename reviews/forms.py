@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
@@ -10,7 +11,16 @@ from reviews.models import AnswerStatus, Review, Service
 from reviews.services import AnswerChange
 
 
+def _https_urls(db_field: Any, **kwargs: Any) -> Any:
+    """Form fields for a model; a URL typed without a scheme is taken as https."""
+    if isinstance(db_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
 class ServiceForm(forms.ModelForm[Service]):
+    formfield_callback = _https_urls
+
     class Meta:
         model = Service
         fields = (
@@ -36,6 +46,8 @@ class ServiceForm(forms.ModelForm[Service]):
 
     def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.fields["slug"].validators.append(_not_reserved)
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)
         team_field.queryset = Team.objects.filter(pk__in=[team.pk for team in teams])
@@ -58,6 +70,14 @@ class ReviewStartForm(forms.ModelForm[Review]):
             status=VersionStatus.PUBLISHED
         ).select_related("checklist")
         field.label_from_instance = _version_label  # type: ignore[method-assign,assignment]
+
+
+def _not_reserved(slug: str) -> None:
+    if slug in RESERVED_SLUGS:
+        raise forms.ValidationError(f"“{slug}” is reserved; choose another address.")
+
+
+RESERVED_SLUGS = frozenset({"new"})
 
 
 def _version_label(version: ChecklistVersion) -> str:
