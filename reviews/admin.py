@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -13,6 +14,7 @@ class ServiceAdmin(SimpleHistoryAdmin):
     list_filter = ("team", "hosting", "impact_level")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Review)

@@ -19,10 +19,9 @@ def _https_urls(db_field: Any, **kwargs: Any) -> Any:
 
 
 class ServiceForm(forms.ModelForm[Service]):
-    formfield_callback = _https_urls
-
     class Meta:
         model = Service
+        formfield_callback = _https_urls
         fields = (
             "name",
             "slug",
