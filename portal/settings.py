@@ -121,6 +121,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.navigation.navigation",
             ],
+            "libraries": {"uswds": "portal.templatetags.uswds"},
         },
     },
 ]

@@ -16,6 +16,12 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             raise CommandError("Demo users are never created when PREFLIGHT_ENV=production.")
         people = demo_setup()
+        from reviews.demo import demo_reviews
+
+        try:
+            demo_reviews()
+        except LookupError as exc:
+            self.stderr.write(f"Demo services skipped: {exc}")
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(f"Preflight demo: sign in at {options['url']}"))
