@@ -120,6 +120,18 @@ add_perm("reviews.change_service", is_admin | (is_product_lead & in_owning_team)
 add_perm("reviews.start_review", is_product_lead & in_owning_team)
 add_perm("reviews.view_review", reads_everything | (is_product_lead & in_owning_team))
 add_perm("reviews.change_review", is_product_lead & in_owning_team)
+add_perm(
+    "reviews.comment", (is_product_lead & in_owning_team) | is_reviewer | is_manager | is_admin
+)
+add_perm("reviews.sign_review", is_reviewer)
+
+
+@predicate
+def is_security_reviewer(user: Any) -> bool:
+    return _has_role(user, Role.SECURITY_REVIEWER)
+
+
+add_perm("reviews.decide_waiver", is_security_reviewer | is_manager)
 
 
 def visible_services(user: Any) -> Any:

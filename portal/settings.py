@@ -175,7 +175,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are declared here, in code; django-celery-beat syncs them into the
 # database where admins can see (and pause) them.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "expire-exceptions": {
+        "task": "reviews.expire_waivers",
+        # Hourly, so an exception expires within the hour of its date wherever beat runs.
+        "schedule": 3600.0,
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Authentication ---------------------------------------------------------------------
@@ -311,6 +317,17 @@ if not PRODUCTION:
     STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing root otherwise
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
+# Evidence uploads: size and types (files are checked by content too, not just by name).
+EVIDENCE_MAX_UPLOAD_BYTES = env_int("EVIDENCE_MAX_UPLOAD_MB", 20, minimum=1) * 1024 * 1024
+EVIDENCE_ALLOWED_EXTENSIONS = env_list(
+    "EVIDENCE_ALLOWED_EXTENSIONS",
+    ["pdf", "png", "jpg", "jpeg", "gif", "txt", "md", "csv", "json", "log"],
+)
+# Uploads above this are streamed to a temporary file instead of held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Exceptions (risk acceptances) last at most this long.
+WAIVER_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 180, minimum=1)
+WAIVER_REMINDER_DAYS = (14, 3)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = PRODUCTION

@@ -5,7 +5,7 @@ from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from reviews.models import Review, Service
+from reviews.models import Comment, Evidence, Review, Service, SignOff, Waiver
 
 
 @admin.register(Service)
@@ -19,7 +19,8 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
 @admin.register(Review)
 class ReviewAdmin(SimpleHistoryAdmin):
-    """Read-only: reviews change through the portal's workflow, never here."""
+    """Read-only: reviews change through the portal's workflow and are withdrawn, never
+    deleted."""
 
     list_display = ("__str__", "state", "readiness_percent", "open_must_haves", "created_at")
     list_filter = ("state", "kind")
@@ -31,4 +32,39 @@ class ReviewAdmin(SimpleHistoryAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # reviews are withdrawn, never deleted
+        return False
+
+
+class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
+    """Evidence, comments, exceptions and sign-offs change only through the portal."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(ReadOnlyRecordAdmin):
+    list_display = ("__str__", "answer", "kind", "effective_date", "withdrawn_at")
+    list_filter = ("kind",)
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyRecordAdmin):
+    list_display = ("__str__", "answer", "author", "created_at")
+
+
+@admin.register(Waiver)
+class WaiverAdmin(ReadOnlyRecordAdmin):
+    list_display = ("__str__", "answer", "state", "expires_on", "requested_by", "decided_by")
+    list_filter = ("state",)
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyRecordAdmin):
+    list_display = ("__str__", "reviewer", "decision", "created_at")

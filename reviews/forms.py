@@ -112,3 +112,62 @@ class AnswerForm(forms.Form):
             notes=data["notes"],
             owner=self.owners.get(data["owner"]) if data["owner"] else None,
         )
+
+
+class EvidenceForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("link", "Link"), ("file", "File"), ("note", "Note")], widget=forms.RadioSelect
+    )
+    url = forms.URLField(required=False, max_length=2000, assume_scheme="https", label="Link")
+    file = forms.FileField(required=False)
+    note = forms.CharField(
+        required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    effective_date = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), help_text="When the evidence was true."
+    )
+    fresh_until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty if it does not go stale.",
+    )
+
+
+class WithdrawEvidenceForm(forms.Form):
+    reason = forms.CharField(max_length=2000, label="Why withdraw it?")
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=5000, label="Comment", widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class WaiverRequestForm(forms.Form):
+    rationale = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    compensating_controls = forms.CharField(
+        max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    expires_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class WaiverDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("refuse", "Refuse")])
+    comment = forms.CharField(required=False, max_length=5000)
+
+
+class SignOffForm(forms.Form):
+    role = forms.ChoiceField(label="Signing as")
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("request_changes", "Request changes")],
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)
+        role_field.choices = roles

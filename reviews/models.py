@@ -140,6 +140,12 @@ class Review(models.Model):
     must_haves_done = models.PositiveIntegerField(default=0)
     open_must_haves = models.PositiveIntegerField(default=0)
     not_started_count = models.PositiveIntegerField(default=0)
+    waived_must_haves = models.PositiveIntegerField(default=0)
+    # A digest of the content (answers, current evidence, exceptions); sign-offs that
+    # saw another digest are stale.
+    content_digest = models.CharField(max_length=64, blank=True)
+    # Everyone who changed answers or evidence: none of them may sign it off.
+    editors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
     history = HistoricalRecords()
 
@@ -194,3 +200,154 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item.text[:60]}: {self.get_status_display()}"
+
+
+def evidence_upload_to(instance: Evidence, filename: str) -> str:
+    # The stored name is the content hash: no user-chosen paths, no collisions.
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"evidence/{instance.sha256[:2]}/{instance.sha256}.{suffix}"
+
+
+class EvidenceKind(models.TextChoices):
+    LINK = "link", "Link"
+    FILE = "file", "File"
+    NOTE = "note", "Note"
+
+
+class Evidence(models.Model):
+    """Something that shows an answer is true. Append-only.
+
+    A correction is a new row that ``supersedes`` the old one; removal is a recorded
+    withdrawal. Neither deletes anything.
+    """
+
+    answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=10, choices=EvidenceKind.choices)
+    url = models.URLField(max_length=2000, blank=True)
+    file = models.FileField(upload_to=evidence_upload_to, blank=True, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+    effective_date = models.DateField(help_text="When the evidence was true.")
+    fresh_until = models.DateField(null=True, blank=True)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawal_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "evidence"
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} evidence #{self.pk}"
+
+    @property
+    def summary(self) -> str:
+        if self.kind == EvidenceKind.LINK:
+            return self.url
+        if self.kind == EvidenceKind.FILE:
+            return self.original_name
+        return self.note[:120]
+
+
+class Comment(models.Model):
+    """One message in the discussion of an answer."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"Comment #{self.pk}"
+
+
+class WaiverState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+    EXPIRED = "expired", "Expired"
+
+
+class Waiver(models.Model):
+    """An exception (risk acceptance) for an item that is not met, until it expires."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="waivers")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rationale = models.TextField(max_length=5000)
+    compensating_controls = models.TextField(max_length=5000)
+    expires_on = models.DateField()
+    state = models.CharField(
+        max_length=10, choices=WaiverState.choices, default=WaiverState.REQUESTED, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    # Reminder days already sent (e.g. [14, 3]), so a beat run never repeats one.
+    reminders_sent = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "exception"
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["state", "expires_on"])]
+
+    def __str__(self) -> str:
+        return f"Exception #{self.pk} ({self.get_state_display()})"
+
+
+class SignOffDecision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REQUEST_CHANGES = "request_changes", "Request changes"
+
+
+class SignOff(models.Model):
+    """A reviewer's decision for one sign-off role, bound to the content it saw.
+
+    ``content_digest`` is the review's digest at the moment of signing; once the review
+    changes, the sign-off is stale: kept and shown, but it no longer counts.
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="signoffs")
+    role = models.CharField(max_length=40)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision = models.CharField(max_length=20, choices=SignOffDecision.choices)
+    comment = models.TextField(max_length=5000, blank=True)
+    content_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.role}) on review #{self.review_id}"

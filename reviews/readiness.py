@@ -1,17 +1,31 @@
 """Readiness: one function computes it, and its result is stored on the review.
 
-A review is ready when every applicable must-have is met and every required sign-off
-role has a current approval. Exceptions and sign-offs join this computation when they
-arrive; until then no review is ready without them.
+A review is ready when every applicable must-have is met or covered by a valid
+exception, and every required sign-off role has a current approval. Readiness % is
+met ÷ applicable items. ``refresh_summary`` writes all of it onto the review in the
+caller's transaction, so lists and dashboards read stored numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
 
-from reviews.models import AnswerStatus, Review
+from reviews.models import (
+    Answer,
+    AnswerStatus,
+    Evidence,
+    Review,
+    SignOff,
+    SignOffDecision,
+    Waiver,
+    WaiverState,
+)
 
 A = AnswerStatus
 
@@ -23,6 +37,7 @@ class Readiness:
     met_count: int
     must_have_count: int
     must_haves_done: int
+    waived_must_haves: int
     not_started_count: int
 
     @property
@@ -34,19 +49,27 @@ class Readiness:
 
     @property
     def open_must_haves(self) -> int:
-        return self.must_have_count - self.must_haves_done
+        return self.must_have_count - self.must_haves_done - self.waived_must_haves
 
 
-def compute_readiness(review: Review) -> Readiness:
+def valid_waivers(today: date) -> Q:
+    """Exceptions that count today: approved and not past their expiry date."""
+    return Q(state=WaiverState.APPROVED, expires_on__gte=today)
+
+
+def compute_readiness(review: Review, today: date | None = None) -> Readiness:
     """Counted in SQL with one aggregate query."""
+    today = today or timezone.localdate()
+    covered = Exists(Waiver.objects.filter(valid_waivers(today), answer=OuterRef("pk")))
     must = Q(item__must_have=True)
     applicable_must = must & ~Q(status=A.NOT_APPLICABLE)
-    counts = review.answers.aggregate(
+    counts = Answer.objects.filter(review=review).aggregate(
         items=Count("id"),
         applicable=Count("id", filter=~Q(status=A.NOT_APPLICABLE)),
         met=Count("id", filter=Q(status=A.MET)),
         must_haves=Count("id", filter=applicable_must),
         must_haves_done=Count("id", filter=must & Q(status=A.MET)),
+        waived=Count("id", filter=applicable_must & ~Q(status=A.MET) & Q(covered)),
         not_started=Count("id", filter=Q(status=A.NOT_STARTED)),
     )
     return Readiness(
@@ -55,8 +78,57 @@ def compute_readiness(review: Review) -> Readiness:
         met_count=counts["met"],
         must_have_count=counts["must_haves"],
         must_haves_done=counts["must_haves_done"],
+        waived_must_haves=counts["waived"],
         not_started_count=counts["not_started"],
     )
+
+
+def content_digest(review: Review) -> str:
+    """A digest of what a sign-off vouches for: answers, current evidence, exceptions."""
+    answers = list(
+        Answer.objects.filter(review=review)
+        .order_by("id")
+        .values_list("id", "status", "justification", "notes", "owner_id")
+    )
+    evidence = list(
+        Evidence.objects.filter(answer__review=review, withdrawn_at__isnull=True)
+        .exclude(superseded_by__isnull=False)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    waivers = [
+        (pk, state, expires.isoformat())
+        for pk, state, expires in Waiver.objects.filter(answer__review=review)
+        .order_by("id")
+        .values_list("id", "state", "expires_on")
+    ]
+    canonical = json.dumps([answers, evidence, waivers], separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def current_signoffs(review: Review) -> dict[str, SignOff]:
+    """The latest non-stale sign-off for each role (one query)."""
+    latest: dict[str, SignOff] = {}
+    for signoff in review.signoffs.filter(content_digest=review.content_digest).select_related(
+        "reviewer"
+    ):
+        latest.setdefault(signoff.role, signoff)  # ordered newest first
+    return latest
+
+
+def missing_approvals(review: Review) -> list[str]:
+    """Required sign-off roles without a current approval."""
+    current = current_signoffs(review)
+    return [
+        role
+        for role in review.checklist_version.required_signoff_roles
+        if role not in current or current[role].decision != SignOffDecision.APPROVE
+    ]
+
+
+def is_ready(review: Review) -> bool:
+    """Every must-have met or excepted, and every required role approved (current)."""
+    return review.open_must_haves == 0 and not missing_approvals(review)
 
 
 SUMMARY_FIELDS = (
@@ -66,14 +138,16 @@ SUMMARY_FIELDS = (
     "readiness_percent",
     "must_have_count",
     "must_haves_done",
+    "waived_must_haves",
     "open_must_haves",
     "not_started_count",
 )
 
 
-def store_readiness(review: Review) -> Readiness:
-    """Copy the computed summary onto ``review`` (the caller saves it)."""
-    readiness = compute_readiness(review)
+def refresh_summary(review: Review, today: date | None = None) -> Readiness:
+    """Recompute the stored summary and content digest onto ``review`` (caller saves)."""
+    readiness = compute_readiness(review, today)
     for name in SUMMARY_FIELDS:
         setattr(review, name, getattr(readiness, name))
+    review.content_digest = content_digest(review)
     return readiness

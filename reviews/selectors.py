@@ -59,3 +59,66 @@ def answers_by_section(review: Review, show: str) -> list[SectionAnswers]:
 def owner_choices(service: Service) -> dict[str, Any]:
     """The people an answer can be assigned to: the owning team (one query)."""
     return {str(user.pk): user for user in service.team.members.order_by("first_name", "email")}
+
+
+def answers_with_context(review: Review, show: str) -> list[SectionAnswers]:
+    """Like answers_by_section, with evidence, comments and exceptions loaded (4 queries)."""
+    from reviews.models import Comment, Evidence, Waiver
+
+    sections = answers_by_section(review, show)
+    answers = [answer for section in sections for answer in section.answers]
+    from django.db.models import prefetch_related_objects
+
+    prefetch_related_objects(
+        answers,
+        Prefetch(
+            "evidence",
+            queryset=Evidence.objects.select_related("created_by", "withdrawn_by").order_by(
+                "created_at", "id"
+            ),
+        ),
+        Prefetch("comments", queryset=Comment.objects.select_related("author")),
+        Prefetch("waivers", queryset=Waiver.objects.select_related("requested_by", "decided_by")),
+    )
+    return sections
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    review: Review
+    waiting_roles: list[str]
+
+    @property
+    def age_days(self) -> int:
+        from django.utils import timezone
+
+        started = self.review.submitted_at or self.review.created_at
+        return (timezone.now() - started).days
+
+
+def review_queue(user: Any) -> list[QueueRow]:
+    """Submitted reviews waiting on one of ``user``'s roles, oldest first (two queries)."""
+    from reviews.models import ReviewState, SignOffDecision
+
+    held = {role.value for role in user.roles}
+    reviews = (
+        Review.objects.filter(state=ReviewState.SUBMITTED)
+        .select_related("service__team", "checklist_version__checklist")
+        .prefetch_related("signoffs")
+        .order_by("submitted_at", "id")
+    )
+    rows = []
+    for review in reviews:
+        approved = {
+            s.role
+            for s in review.signoffs.all()
+            if s.content_digest == review.content_digest and s.decision == SignOffDecision.APPROVE
+        }
+        waiting = [
+            role
+            for role in review.checklist_version.required_signoff_roles
+            if role in held and role not in approved
+        ]
+        if waiting:
+            rows.append(QueueRow(review=review, waiting_roles=waiting))
+    return rows

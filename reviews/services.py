@@ -11,8 +11,17 @@ from django.db import transaction
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
-from reviews.models import Answer, AnswerStatus, Review, ReviewKind, ReviewState, Service
-from reviews.readiness import SUMMARY_FIELDS, store_readiness
+from reviews import notifications
+from reviews.models import (
+    Answer,
+    AnswerStatus,
+    Comment,
+    Review,
+    ReviewKind,
+    ReviewState,
+    Service,
+)
+from reviews.readiness import SUMMARY_FIELDS, refresh_summary
 from reviews.workflow import EDITABLE_STATES, IllegalTransition, apply_transition
 
 SERVICE_FIELDS = (
@@ -80,8 +89,8 @@ def review_start(
         review.save()
         answers = [Answer(review=review, item=item) for item in checklist_version.items.all()]
         Answer.objects.bulk_create(answers)
-        store_readiness(review)
-        review.save(update_fields=list(SUMMARY_FIELDS))
+        refresh_summary(review)
+        review.save(update_fields=[*SUMMARY_FIELDS, "content_digest"])
     return review
 
 
@@ -94,7 +103,22 @@ def review_transition(*, review: Review, action: str, by: User, reason: str = ""
             f"{previous} → {locked.state} by {by.email}"
         )
         locked.save()
+        if locked.state == ReviewState.SUBMITTED:
+            notifications.review_submitted(locked)
     return locked
+
+
+def comment_add(*, answer: Answer, by: User, body: str) -> Comment:
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "Write a comment."})
+    if len(body) > 5000:
+        raise ValidationError({"body": "A comment is at most 5,000 characters."})
+    comment = Comment(answer=answer, author=by, body=body)
+    comment._change_reason = "Comment added"  # type: ignore[attr-defined]
+    with transaction.atomic():
+        comment.save()
+    return comment
 
 
 class AnswerConflict(Exception):
@@ -172,13 +196,25 @@ def answer_update(
         current.updated_by = by
         current._change_reason = f"Answered {change.status}"  # type: ignore[attr-defined]
         current.save()
-        if review.state == ReviewState.APPROVED:
-            apply_transition(review, "reopen")
-        review.content_revision += 1
-        store_readiness(review)
-        review._change_reason = "Answer changed"  # type: ignore[attr-defined]
-        review.save()
+        _content_changed(review, by=by, reason="Answer changed")
     return current
+
+
+def _content_changed(review: Review, *, by: User | None, reason: str, editor: bool = True) -> None:
+    """After answers, evidence or exceptions change: reopen, re-summarise, save.
+
+    ``review`` must be locked (select_for_update) by the caller's transaction. An
+    approved review goes back to draft; sign-offs on the old content turn stale because
+    the digest changes.
+    """
+    if review.state == ReviewState.APPROVED:
+        apply_transition(review, "reopen")
+    review.content_revision += 1
+    refresh_summary(review)
+    review._change_reason = reason  # type: ignore[attr-defined]
+    review.save()
+    if editor and by is not None:
+        review.editors.add(by)
 
 
 __all__ = [

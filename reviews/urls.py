@@ -11,6 +11,31 @@ urlpatterns = [
     path("services/<slug:slug>/reviews/new/", views.review_start, name="review_start"),
     path("reviews/<int:pk>/", views.review_detail, name="review"),
     path("reviews/<int:pk>/answers/<int:answer_pk>/", views.answer_save, name="answer"),
+    path(
+        "reviews/<int:pk>/answers/<int:answer_pk>/evidence/",
+        views.evidence_add,
+        name="evidence_add",
+    ),
+    path(
+        "reviews/<int:pk>/answers/<int:answer_pk>/evidence/<int:evidence_pk>/withdraw/",
+        views.evidence_withdraw,
+        name="evidence_withdraw",
+    ),
+    path("evidence/<int:evidence_pk>/file/", views.evidence_file, name="evidence_file"),
+    path(
+        "reviews/<int:pk>/answers/<int:answer_pk>/comments/", views.comment_add, name="comment_add"
+    ),
+    path(
+        "reviews/<int:pk>/answers/<int:answer_pk>/exceptions/",
+        views.waiver_request,
+        name="waiver_request",
+    ),
+    path(
+        "reviews/<int:pk>/answers/<int:answer_pk>/exceptions/<int:waiver_pk>/decide/",
+        views.waiver_decide,
+        name="waiver_decide",
+    ),
+    path("reviews/<int:pk>/sign-off/", views.signoff, name="signoff"),
     path("reviews/<int:pk>/<str:action>/", views.review_action, name="review_action"),
     path("queue/", views.queue, name="queue"),
     path("portfolio/", views.portfolio, name="portfolio"),

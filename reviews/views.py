@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from allauth.account.decorators import reauthentication_required
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts.models import User
+from portal.accounts.roles import Role
 from portal.permissions import can, permission_required, require, visible_services
-from reviews import selectors, services
-from reviews.forms import AnswerForm, ReviewStartForm, ServiceForm
-from reviews.models import Answer, Review, Service
+from reviews import evidence as evidence_services
+from reviews import selectors, services, signoffs, waivers
+from reviews.forms import (
+    AnswerForm,
+    CommentForm,
+    EvidenceForm,
+    ReviewStartForm,
+    ServiceForm,
+    SignOffForm,
+    WaiverDecisionForm,
+    WaiverRequestForm,
+    WithdrawEvidenceForm,
+)
+from reviews.models import Answer, Evidence, Review, Service, Waiver
 from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions
 
 
@@ -129,7 +144,10 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
         show = "all"
     can_edit = can(request.user, "reviews.change_review", review)
     owners = selectors.owner_choices(review.service) if can_edit else {}
-    sections = selectors.answers_by_section(review, show)
+    sections = selectors.answers_with_context(review, show)
+    user = _user(request)
+    can_comment = can(user, "reviews.comment", review)
+    can_decide = can(user, "reviews.decide_waiver", review)
     rows = [
         (
             section.title,
@@ -137,6 +155,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         for section in sections
     ]
+    signoff_history = list(review.signoffs.select_related("reviewer"))
     return render(
         request,
         "reviews/review.html",
@@ -146,6 +165,13 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "show": show,
             "filters": selectors.FILTERS,
             "can_edit": can_edit,
+            "can_comment": can_comment,
+            "can_decide": can_decide,
+            "signoffs": signoff_history,
+            "can_sign": review.state == "submitted"
+            and bool(signoffs.signable_roles(review, user))
+            and can(user, "reviews.sign_review", review),
+            "today": timezone.localdate(),
             "actions": [
                 (action, ACTION_LABELS[action])
                 for action in allowed_actions(review)
@@ -228,7 +254,15 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
         messages.error(request, "The answer was not saved: see the item below.")
     review.refresh_from_db()
     context = _row(answer, owners, True, review, form)
-    context |= {"conflict": conflict, "notice": notice, "swap_summary": True}
+    context |= {
+        "conflict": conflict,
+        "notice": notice,
+        "swap_summary": True,
+        "can_edit": True,
+        "can_comment": True,
+        "can_decide": can(request.user, "reviews.decide_waiver", review),
+        "today": timezone.localdate(),
+    }
     if not request.htmx:  # type: ignore[attr-defined]
         return render(request, "reviews/answer_page.html", context, status=status)
     return render(request, "reviews/_answer_row.html", context, status=status)
@@ -250,11 +284,199 @@ def review_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect(review.get_absolute_url())
 
 
-@permission_required("reviews.view_review_queue")
-def queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviews/queue.html")
-
-
 @permission_required("reviews.view_portfolio")
 def portfolio(request: HttpRequest) -> HttpResponse:
     return render(request, "reviews/portfolio.html")
+
+
+# --- evidence, comments, exceptions ----------------------------------------------------------
+
+
+def _answer(request: HttpRequest, pk: int, answer_pk: int, perm: str) -> tuple[Review, Answer]:
+    review = _review(request, pk, perm)
+    answer = get_object_or_404(
+        Answer.objects.select_related("item", "review"), pk=answer_pk, review=review
+    )
+    return review, answer
+
+
+def _back(review: Review, answer: Answer) -> HttpResponse:
+    return redirect(f"{review.get_absolute_url()}#answer-{answer.pk}")
+
+
+def _form_error_page(
+    request: HttpRequest, review: Review, answer: Answer, form: forms.Form, title: str
+) -> HttpResponse:
+    return render(
+        request,
+        "reviews/answer_form_error.html",
+        {"review": review, "answer": answer, "form": form, "title": title},
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def evidence_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
+    review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
+    form = EvidenceForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            evidence_services.evidence_add(
+                answer=answer,
+                by=_user(request),
+                kind=data["kind"],
+                url=data["url"],
+                note=data["note"],
+                upload=data["file"],
+                effective_date=data["effective_date"],
+                fresh_until=data["fresh_until"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except IllegalTransition as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Evidence added.")
+            return _back(review, answer)
+    return _form_error_page(request, review, answer, form, "Evidence not added")
+
+
+@login_required
+@require_POST
+def evidence_withdraw(
+    request: HttpRequest, pk: int, answer_pk: int, evidence_pk: int
+) -> HttpResponse:
+    review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
+    evidence = get_object_or_404(Evidence, pk=evidence_pk, answer=answer)
+    form = WithdrawEvidenceForm(request.POST)
+    if form.is_valid():
+        try:
+            evidence_services.evidence_withdraw(
+                evidence=evidence, by=_user(request), reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except IllegalTransition as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Evidence withdrawn (it stays in the record).")
+            return _back(review, answer)
+    return _form_error_page(request, review, answer, form, "Evidence not withdrawn")
+
+
+@login_required
+def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
+    evidence = get_object_or_404(
+        Evidence.objects.select_related("answer__review__service"), pk=evidence_pk
+    )
+    require(request.user, "reviews.view_review", evidence.answer.review)
+    if not evidence.file:
+        from django.http import Http404
+
+        raise Http404("This evidence has no file.")
+    response = FileResponse(
+        evidence.file.open("rb"),
+        as_attachment=True,
+        filename=evidence.original_name,
+        content_type=evidence.content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def comment_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
+    review, answer = _answer(request, pk, answer_pk, "reviews.comment")
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        services.comment_add(answer=answer, by=_user(request), body=form.cleaned_data["body"])
+        messages.success(request, "Comment added.")
+        return _back(review, answer)
+    return _form_error_page(request, review, answer, form, "Comment not added")
+
+
+@login_required
+@require_POST
+def waiver_request(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
+    review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
+    form = WaiverRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            waivers.waiver_request(answer=answer, by=_user(request), **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(
+                request, "Exception requested: a security reviewer or manager decides."
+            )
+            return _back(review, answer)
+    return _form_error_page(request, review, answer, form, "Exception not requested")
+
+
+@login_required
+@require_POST
+def waiver_decide(request: HttpRequest, pk: int, answer_pk: int, waiver_pk: int) -> HttpResponse:
+    review, answer = _answer(request, pk, answer_pk, "reviews.view_review")
+    waiver = get_object_or_404(
+        Waiver.objects.select_related("answer__review"), pk=waiver_pk, answer=answer
+    )
+    require(request.user, "reviews.decide_waiver", waiver)
+    form = WaiverDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            waivers.waiver_decide(
+                waiver=waiver,
+                by=_user(request),
+                approve=form.cleaned_data["decision"] == "approve",
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Decision recorded.")
+            return _back(review, answer)
+    return _form_error_page(request, review, answer, form, "Decision not recorded")
+
+
+def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- sign-offs and the reviewer queue ------------------------------------------------------
+
+
+@login_required
+@reauthentication_required
+@require_http_methods(["GET", "POST"])
+def signoff(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a sign-off. Needs a fresh re-authentication (with MFA when enrolled)."""
+    review = _review(request, pk, "reviews.sign_review")
+    roles = [(role, Role(role).label) for role in signoffs.signable_roles(review, _user(request))]
+    if not roles:
+        raise PermissionDenied("This review needs no sign-off from your roles.")
+    form = SignOffForm(request.POST or None, roles=roles)
+    if request.method == "POST" and form.is_valid():
+        try:
+            signoffs.signoff_record(review=review, by=_user(request), **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except IllegalTransition as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Sign-off recorded.")
+            return redirect(review.get_absolute_url())
+    status = 400 if request.method == "POST" else 200
+    return render(request, "reviews/signoff.html", {"review": review, "form": form}, status=status)
+
+
+@permission_required("reviews.view_review_queue")
+def queue(request: HttpRequest) -> HttpResponse:
+    rows = selectors.review_queue(_user(request))
+    return render(request, "reviews/queue.html", {"rows": rows})

@@ -1,0 +1,69 @@
+"""Who hears about what. Messages go out by email, from a worker, after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+
+from portal.accounts.models import User
+from portal.accounts.roles import Role
+from portal.accounts.tasks import enqueue_email
+
+
+def _send(subject: str, template: str, context: dict[str, Any], to: Iterable[str]) -> None:
+    recipients = sorted({address for address in to if address})
+    if not recipients:
+        return
+    body = render_to_string(f"reviews/email/{template}.txt", context)
+    message = EmailMessage(
+        subject=f"[Preflight] {subject}",
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+    )
+    enqueue_email(message)
+
+
+def _team_emails(review: Any) -> list[str]:
+    return list(review.service.team.members.filter(is_active=True).values_list("email", flat=True))
+
+
+def _role_emails(roles: Iterable[str]) -> list[str]:
+    names = [Role(role).group_name for role in roles if role in Role.values]
+    return list(
+        User.objects.filter(is_active=True, groups__name__in=names)
+        .distinct()
+        .values_list("email", flat=True)
+    )
+
+
+def review_submitted(review: Any) -> None:
+    _send(
+        f"Review submitted: {review.service.name}",
+        "submitted",
+        {"review": review},
+        _role_emails(review.checklist_version.required_signoff_roles),
+    )
+
+
+def review_decided(review: Any, signoff: Any) -> None:
+    _send(
+        f"{review.get_state_display()}: {review.service.name}",
+        "decided",
+        {"review": review, "signoff": signoff},
+        _team_emails(review),
+    )
+
+
+def waiver_event(waiver: Any, event: str, days_left: int | None = None) -> None:
+    requester = waiver.requested_by
+    _send(
+        f"Exception {event}: {waiver.answer.review.service.name}",
+        "waiver",
+        {"waiver": waiver, "event": event, "days_left": days_left},
+        [requester.email] if requester is not None else [],
+    )

@@ -1,0 +1,67 @@
+"""Sign-offs: a reviewer's decision for one role, bound to the content it saw."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from portal.accounts.models import User
+from portal.accounts.roles import Role
+from reviews import notifications
+from reviews.models import Review, ReviewState, SignOff, SignOffDecision
+from reviews.readiness import is_ready
+from reviews.workflow import IllegalTransition, apply_transition
+
+
+def signable_roles(review: Review, user: User) -> list[str]:
+    """The required roles of ``review`` that ``user`` holds."""
+    held = {role.value for role in user.roles}
+    return [role for role in review.checklist_version.required_signoff_roles if role in held]
+
+
+def signoff_record(
+    *, review: Review, by: User, role: str, decision: str, comment: str = ""
+) -> SignOff:
+    """Record a decision. Approval of the last missing role approves the review.
+
+    Refused for: a review not submitted, a role the review does not need or the user
+    does not hold, anyone who edited the answers or evidence (separation of duties).
+    """
+    if decision not in SignOffDecision.values:
+        raise ValidationError({"decision": "Choose approve or request changes."})
+    if decision == SignOffDecision.REQUEST_CHANGES and not comment.strip():
+        raise ValidationError({"comment": "Say what needs to change."})
+    with transaction.atomic():
+        locked = (
+            Review.objects.select_for_update().select_related("checklist_version").get(pk=review.pk)
+        )
+        if role not in locked.checklist_version.required_signoff_roles:
+            raise ValidationError({"role": "This review does not need that sign-off role."})
+        if role not in {r.value for r in by.roles} or role == Role.ADMIN:
+            raise PermissionDenied("You do not hold that sign-off role.")
+        if locked.editors.filter(pk=by.pk).exists():
+            raise PermissionDenied(
+                "You changed this review's answers or evidence, so you cannot sign it off."
+            )
+        if locked.state != ReviewState.SUBMITTED:
+            raise IllegalTransition(
+                f"Only submitted reviews are signed off; this one is "
+                f"{locked.get_state_display().lower()}."
+            )
+        signoff = SignOff.objects.create(
+            review=locked,
+            role=role,
+            reviewer=by,
+            decision=decision,
+            comment=comment.strip(),
+            content_digest=locked.content_digest,
+        )
+        if decision == SignOffDecision.REQUEST_CHANGES:
+            apply_transition(locked, "request_changes")
+        elif is_ready(locked):
+            apply_transition(locked, "approve")
+        if locked.state != ReviewState.SUBMITTED:
+            locked._change_reason = f"Sign-off: {decision} ({role}) by {by.email}"  # type: ignore[attr-defined]
+            locked.save()
+            notifications.review_decided(locked, signoff)
+    return signoff
