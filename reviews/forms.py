@@ -60,6 +60,10 @@ class ReviewStartForm(forms.ModelForm[Review]):
         fields = ("checklist_version", "kind", "target_date")
         widgets = {"target_date": forms.DateInput(attrs={"type": "date"})}
         labels = {"checklist_version": "Checklist"}
+        help_texts = {
+            "checklist_version": "Answers and evidence carry over from this service's latest "
+            "review for items that have not changed; changed items are flagged for a re-check."
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

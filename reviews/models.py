@@ -128,6 +128,9 @@ class Review(models.Model):
     )
     state_changed_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    previous_review = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Bumped by every change to answers (and later evidence and exceptions): sign-offs
     # record the revision they saw.
     content_revision = models.PositiveIntegerField(default=0)
@@ -186,6 +189,12 @@ class Answer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revision = models.PositiveIntegerField(default=1)
+    # Re-reviews: the answer this one was carried over from, and whether the item's text
+    # changed since (then nothing is carried and the team must look again).
+    carried_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    needs_recheck = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

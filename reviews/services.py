@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from simple_history.utils import bulk_create_with_history
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
@@ -16,6 +17,7 @@ from reviews.models import (
     Answer,
     AnswerStatus,
     Comment,
+    Evidence,
     Review,
     ReviewKind,
     ReviewState,
@@ -72,8 +74,14 @@ def review_start(
     kind: str = ReviewKind.LAUNCH,
     target_date: date | None = None,
     by: User,
+    carry_over: bool = True,
 ) -> Review:
-    """A draft review with one not-started answer per item of a published version."""
+    """A draft review with one answer per item of a published version.
+
+    With ``carry_over`` (a re-review), answers and current evidence come over from the
+    service's latest review for items whose reference id and text are unchanged; items
+    whose text changed are flagged for a re-check.
+    """
     if checklist_version.status != VersionStatus.PUBLISHED:
         raise ValidationError("Reviews use published checklist versions only.")
     with transaction.atomic():
@@ -87,11 +95,71 @@ def review_start(
         review.full_clean()
         review._change_reason = f"Review started on {checklist_version}"  # type: ignore[attr-defined]
         review.save()
-        answers = [Answer(review=review, item=item) for item in checklist_version.items.all()]
-        Answer.objects.bulk_create(answers)
+        previous = (
+            service.reviews.exclude(pk=review.pk)
+            .exclude(state=ReviewState.WITHDRAWN)
+            .order_by("-created_at")
+            .first()
+            if carry_over
+            else None
+        )
+        old_answers = (
+            {a.item.ref: a for a in previous.answers.select_related("item", "owner")}
+            if previous is not None
+            else {}
+        )
+        answers = []
+        for item in checklist_version.items.all():
+            old = old_answers.get(item.ref)
+            answer = Answer(review=review, item=item)
+            if old is not None and old.item.text == item.text:
+                answer.status = old.status
+                answer.justification = old.justification
+                answer.notes = old.notes
+                answer.owner = old.owner
+                answer.carried_from = old
+            elif old is not None:
+                answer.needs_recheck = True
+                answer.carried_from = old
+            answers.append(answer)
+        bulk_create_with_history(
+            answers, Answer, default_user=by, default_change_reason="Review started"
+        )
+        _carry_evidence(answers)
+        review.previous_review = previous
         refresh_summary(review)
-        review.save(update_fields=[*SUMMARY_FIELDS, "content_digest"])
+        review.save(update_fields=[*SUMMARY_FIELDS, "content_digest", "previous_review"])
     return review
+
+
+def _carry_evidence(answers: list[Answer]) -> None:
+    """Copy the current evidence of carried-over answers (same files, new rows)."""
+    carried = {a.carried_from_id: a for a in answers if a.carried_from_id and not a.needs_recheck}
+    if not carried:
+        return
+    copies = []
+    for old in Evidence.objects.filter(
+        answer_id__in=carried, withdrawn_at__isnull=True, superseded_by__isnull=True
+    ):
+        copies.append(
+            Evidence(
+                answer=carried[old.answer_id],
+                kind=old.kind,
+                url=old.url,
+                file=old.file.name,
+                original_name=old.original_name,
+                content_type=old.content_type,
+                size=old.size,
+                sha256=old.sha256,
+                note=old.note,
+                effective_date=old.effective_date,
+                fresh_until=old.fresh_until,
+                created_by=old.created_by,
+            )
+        )
+    bulk_create_with_history(
+        copies, Evidence, default_change_reason="Carried over from the last review"
+    )
 
 
 def review_transition(*, review: Review, action: str, by: User, reason: str = "") -> Review:

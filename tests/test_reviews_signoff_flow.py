@@ -342,3 +342,35 @@ def test_a_submitted_review_takes_no_new_evidence(review, lead):
             note="late",
             effective_date=date.today(),
         )
+
+
+def test_a_re_review_carries_unchanged_answers_and_evidence_and_flags_changed_items(review, lead):
+    set_status(review, "Backups are taken", AnswerStatus.MET, lead)
+    set_status(review, "Dashboards exist", AnswerStatus.MET, lead)
+    evidence_services.evidence_add(
+        answer=answer_for(review, "Backups are taken"),
+        by=lead,
+        kind=EvidenceKind.LINK,
+        url="https://example.com/backups",
+        effective_date=date.today(),
+    )
+    newer = CHECKLIST.replace(
+        b"- Dashboards exist", b"- Dashboards exist for every service {#dashboards-exist}"
+    ).replace(b"- **Alerts reach a human**", b"- **Alerts reach a human**\n- Runbooks are written")
+    v2 = checklist_import(
+        parsed=parse_file("flow.md", newer).checklist, by=None, publish=True
+    ).version
+    assert v2.number == 2
+    second = services.review_start(
+        service=review.service, checklist_version=v2, kind="periodic", by=lead
+    )
+    assert second.previous_review == review
+    backups = answer_for(second, "Backups are taken")
+    assert backups.status == AnswerStatus.MET and not backups.needs_recheck
+    assert [e.url for e in backups.evidence.all()] == ["https://example.com/backups"]
+    changed = answer_for(second, "Dashboards exist for every service")
+    assert changed.needs_recheck and changed.status == AnswerStatus.NOT_STARTED
+    new_item = answer_for(second, "Runbooks are written")
+    assert not new_item.needs_recheck and new_item.carried_from is None
+    assert fresh(second).met_count == 1
+    assert second.answers.first().history.count() == 1
