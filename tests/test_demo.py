@@ -44,6 +44,32 @@ def test_demo_setup_can_run_twice_and_every_sign_in_works(capsys):
 
 
 @pytest.mark.django_db
+def test_demo_setup_creates_services_with_reviews_in_every_state(capsys):
+    from reviews.models import Review, ReviewState, SignOff, Waiver
+
+    call_command("load_builtin_checklists")
+    call_command("demo_setup")
+    call_command("demo_setup")  # a second run adds nothing
+    states = sorted(Review.objects.values_list("state", flat=True))
+    assert states == sorted(
+        [
+            ReviewState.DRAFT,
+            ReviewState.DRAFT,
+            ReviewState.SUBMITTED,
+            ReviewState.CHANGES_REQUESTED,
+            ReviewState.APPROVED,
+        ]
+    )
+    preflight = Review.objects.get(service__slug="preflight")
+    assert preflight.checklist_version.checklist.slug == "18f-good-production-practices"
+    assert preflight.met_count > 0
+    assert Waiver.objects.filter(state="approved").exists()
+    assert SignOff.objects.count() == 2
+    approved = Review.objects.get(state=ReviewState.APPROVED)
+    assert approved.open_must_haves == 0
+
+
+@pytest.mark.django_db
 def test_demo_setup_refuses_to_run_in_production(settings):
     from django.core.management.base import CommandError
 
