@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,122 @@ def test_the_pages_have_an_icon(page: Page, live_server) -> None:
     )
     response = page.request.get(icon)
     assert response.status == 200, f"{response.status} {icon}"
+
+
+# --- the review flow, end to end --------------------------------------------------------
+
+FLOW_CHECKLIST = b"""---
+title: Launch basics
+slug: launch-basics
+---
+## Operations
+- **Backups are taken and restored**
+- **Someone is alerted when it is down**
+- A status page exists
+"""
+
+
+def sign_out(page: Page) -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+
+
+def answer_item(page: Page, item_text: str, status: str, justification: str = "") -> None:
+    """Change an answer in place (htmx) and wait for the row to say it saved."""
+    row = page.locator(
+        "article", has=page.get_by_role("heading", name=re.compile(re.escape(item_text)))
+    )
+    if justification:
+        row.get_by_label("Justification").fill(justification)
+    row.get_by_label("Status").select_option(label=status)
+    expect(row.get_by_role("status")).to_have_text("Saved.")
+
+
+def add_link_evidence(page: Page, item_text: str, url: str) -> None:
+    row = page.locator(
+        "article", has=page.get_by_role("heading", name=re.compile(re.escape(item_text)))
+    )
+    row.locator("summary").click()
+    row.get_by_label("Link address").fill(url)
+    with page.expect_navigation():
+        row.get_by_role("button", name="Add evidence").click()
+    expect(page.get_by_text("Evidence added.")).to_be_visible()
+
+
+def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
+    demo_cast, page: Page, live_server
+) -> None:
+    from checklists.parsers import parse_file
+    from checklists.services import checklist_import
+    from portal.accounts.models import Team
+    from reviews.models import Review, ReviewState, Service
+
+    checklist_import(parsed=parse_file("x.md", FLOW_CHECKLIST).checklist, by=None, publish=True)
+    Service.objects.create(
+        name="Benefits portal", slug="benefits-portal", team=Team.objects.get(slug="benefits")
+    )
+    problems = PageProblems()
+    problems.watch(page)
+
+    # The product lead starts a review and answers it in place.
+    open_sign_in(page, live_server.url)
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + "/services/benefits-portal/")
+    page.get_by_label("Checklist").select_option(label="Launch basics (v1)")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start review").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Benefits portal")
+    answer_item(page, "Backups are taken and restored", "Met")
+    answer_item(page, "Someone is alerted when it is down", "Met")
+    answer_item(page, "A status page exists", "Not met")
+    expect(page.locator("#review-summary")).to_contain_text("Must-haves done: 2 of 2")
+    add_link_evidence(page, "Backups are taken and restored", "https://example.com/restore-test")
+    add_link_evidence(page, "Someone is alerted when it is down", "https://example.com/pager")
+
+    # One exception, for the unmet item.
+    row = page.locator("article", has=page.get_by_role("heading", name="A status page exists"))
+    row.locator("summary").click()
+    row.get_by_label("Rationale").fill("Internal launch first")
+    row.get_by_label("Compensating controls").fill("Announcements go to the team channel")
+    row.get_by_label("Expires on").fill((date.today() + timedelta(days=30)).isoformat())
+    with page.expect_navigation():
+        row.get_by_role("button", name="Request exception").click()
+    expect(page.get_by_text("Exception requested")).to_be_visible()
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Submit for sign-off").click()
+    expect(page.get_by_text("The review is submitted.")).to_be_visible()
+    review = Review.objects.get()
+    assert review.state == ReviewState.SUBMITTED
+    sign_out(page)
+
+    # The security reviewer finds it in the queue and signs off.
+    sign_in(page, "security@example.com", DEMO_PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Benefits portal").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Sign off").click()
+    # Signing asks for the password again (allauth's re-authentication).
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm Access")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Confirm").click()
+    page.get_by_label("Approve").check()
+    page.get_by_label("Comment").fill("Good to go")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record sign-off").click()
+    expect(page.get_by_text("Sign-off recorded.")).to_be_visible()
+    expect(page.locator(".usa-tag").first).to_have_text("Approved")
+    sign_out(page)
+
+    # An edit by the team reopens the review; the sign-off is stale and counts no more.
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + review.get_absolute_url())
+    answer_item(page, "A status page exists", "Partially met")
+    page.reload()
+    expect(page.locator(".usa-tag").first).to_have_text("Draft")
+    expect(page.get_by_text("Stale: the review changed since")).to_be_visible()
+    review.refresh_from_db()
+    assert review.state == ReviewState.DRAFT
+    assert problems.console_errors == [] and problems.csp_violations == []
