@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
 from django.db import models
 
 from checklists.models import ChecklistVersion, VersionStatus
@@ -46,7 +47,7 @@ class ServiceForm(forms.ModelForm[Service]):
     def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.instance.pk:
-            self.fields["slug"].validators.append(_not_reserved)
+            self.fields["slug"].validators += [_lower_case_slug, _not_reserved]
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)
         team_field.queryset = Team.objects.filter(pk__in=[team.pk for team in teams])
@@ -75,8 +76,13 @@ class ReviewStartForm(forms.ModelForm[Review]):
         field.label_from_instance = _version_label  # type: ignore[method-assign,assignment]
 
 
+_lower_case_slug = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes."
+)
+
+
 def _not_reserved(slug: str) -> None:
-    if slug in RESERVED_SLUGS:
+    if slug.lower() in RESERVED_SLUGS:
         raise forms.ValidationError(f"“{slug}” is reserved; choose another address.")
 
 
@@ -107,6 +113,15 @@ class AnswerForm(forms.Form):
         owner_field = self.fields["owner"]
         assert isinstance(owner_field, forms.ChoiceField)
         owner_field.choices = [("", "Nobody yet"), *((pk, str(u)) for pk, u in owners.items())]
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if self.has_error("revision"):
+            # The revision is a hidden field: say what went wrong where people can see it.
+            raise forms.ValidationError(
+                "This form is out of date or damaged: reload the page and try again."
+            )
+        return cleaned
 
     def change(self) -> AnswerChange:
         data = self.cleaned_data

@@ -29,7 +29,7 @@ from reviews.forms import (
     WithdrawEvidenceForm,
 )
 from reviews.models import Answer, Evidence, Review, Service, Waiver
-from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions
+from reviews.workflow import ACTION_LABELS, EDITABLE_STATES, IllegalTransition, allowed_actions
 
 
 def _user(request: HttpRequest) -> User:
@@ -142,7 +142,9 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     show = request.GET.get("show", "all")
     if show not in selectors.FILTERS:
         show = "all"
-    can_edit = can(request.user, "reviews.change_review", review)
+    can_change = can(request.user, "reviews.change_review", review)
+    # Answers, evidence and exceptions are open to edits only in some states.
+    can_edit = can_change and review.state in EDITABLE_STATES
     owners = selectors.owner_choices(review.service) if can_edit else {}
     sections = selectors.answers_with_context(review, show)
     user = _user(request)
@@ -177,7 +179,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for action in allowed_actions(review)
                 if action in ("submit", "withdraw")
             ]
-            if can_edit
+            if can_change
             else [],
         },
     )

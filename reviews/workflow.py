@@ -48,9 +48,10 @@ def apply_transition(review: Review, action: str) -> str:
     sources, target = TRANSITIONS[action]
     if review.state not in sources:
         allowed = ", ".join(allowed_actions(review)) or "none"
+        label = ReviewState(review.state).label.lower()
+        article = "An" if label[0] in "aeiou" else "A"
         raise IllegalTransition(
-            f"A {ReviewState(review.state).label.lower()} review cannot be "
-            f"{ACTION_LABELS[action]} (allowed now: {allowed})."
+            f"{article} {label} review cannot be {ACTION_LABELS[action]} (allowed now: {allowed})."
         )
     previous = review.state
     review.state = target
