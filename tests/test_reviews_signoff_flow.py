@@ -374,3 +374,24 @@ def test_a_re_review_carries_unchanged_answers_and_evidence_and_flags_changed_it
     assert not new_item.needs_recheck and new_item.carried_from is None
     assert fresh(second).met_count == 1
     assert second.answers.first().history.count() == 1
+
+
+def test_the_expiry_job_is_scheduled_in_beat_and_runs_as_a_task(review, lead, reviewer, settings):
+    from portal.celery import app
+    from reviews.tasks import expire_waivers
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["expire-exceptions"]
+    assert schedule["task"] == expire_waivers.name
+    assert expire_waivers.name in app.tasks
+    set_status(review, "Backups are taken", AnswerStatus.NOT_MET, lead, "Soon")
+    waiver = waivers.waiver_request(
+        answer=answer_for(review, "Backups are taken"),
+        by=lead,
+        rationale="r",
+        compensating_controls="c",
+        expires_on=date.today() + timedelta(days=2),
+    )
+    waivers.waiver_decide(waiver=waiver, by=reviewer, approve=True)
+    with time_machine.travel(date.today() + timedelta(days=3), tick=False):
+        assert expire_waivers.delay().get() == {"expired": 1, "reminded": 0}
+    assert Waiver.objects.get(pk=waiver.pk).state == WaiverState.EXPIRED
