@@ -17,24 +17,6 @@ class ServiceAdmin(SimpleHistoryAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
-@admin.register(Review)
-class ReviewAdmin(SimpleHistoryAdmin):
-    """Read-only: reviews change through the portal's workflow and are withdrawn, never
-    deleted."""
-
-    list_display = ("__str__", "state", "readiness_percent", "open_must_haves", "created_at")
-    list_filter = ("state", "kind")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
     """Evidence, comments, exceptions and sign-offs change only through the portal."""
 
@@ -68,3 +50,11 @@ class WaiverAdmin(ReadOnlyRecordAdmin):
 @admin.register(SignOff)
 class SignOffAdmin(ReadOnlyRecordAdmin):
     list_display = ("__str__", "reviewer", "decision", "created_at")
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyRecordAdmin):
+    """Reviews change through the portal's workflow and are withdrawn, never deleted."""
+
+    list_display = ("__str__", "state", "readiness_percent", "open_must_haves", "created_at")
+    list_filter = ("state", "kind")

@@ -9,7 +9,7 @@ from django.db import models
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
 from reviews.models import AnswerStatus, Review, Service
-from reviews.services import AnswerChange
+from reviews.services import SERVICE_FIELDS, AnswerChange
 
 
 def _https_urls(db_field: Any, **kwargs: Any) -> Any:
@@ -23,25 +23,7 @@ class ServiceForm(forms.ModelForm[Service]):
     class Meta:
         model = Service
         formfield_callback = _https_urls
-        fields = (
-            "name",
-            "slug",
-            "team",
-            "description",
-            "hosting",
-            "impact_level",
-            "environments",
-            "repository_url",
-            "runbook_url",
-            "dashboard_url",
-            "status_page_url",
-            "health_check_url",
-            "public_url",
-            "cloud_account_id",
-            "cloud_region",
-            "cloud_role_arn",
-            "project_tag",
-        )
+        fields = SERVICE_FIELDS
         help_texts = {"slug": "Used in addresses: lower-case letters, digits and dashes."}
 
     def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
