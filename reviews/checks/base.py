@@ -1,0 +1,142 @@
+"""The collector framework: a check type is a small class with a key, a title, the
+parameters and service settings it needs, and an async ``run`` that returns an Outcome.
+
+Adding a check type means adding one class to a family module (``http.py`` …) and its
+tests; ``registry`` finds it by key. Checks never raise: anything that goes wrong while
+reaching the target is an ``error`` outcome with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.db import models
+
+
+class Result(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    ERROR = "error", "Error"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a check reads about a service (copied from the Service row)."""
+
+    service_id: int
+    health_check_url: str = ""
+    public_url: str = ""
+    status_page_url: str = ""
+    environments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str
+    explanation: str
+    observed: dict[str, Any] = field(default_factory=dict)
+    expected: str = ""
+    duration_ms: float = 0.0
+
+    @classmethod
+    def passed(cls, explanation: str, **observed: Any) -> Outcome:
+        return cls(Result.PASS, explanation, observed)
+
+    @classmethod
+    def failed(cls, explanation: str, **observed: Any) -> Outcome:
+        return cls(Result.FAIL, explanation, observed)
+
+    @classmethod
+    def error(cls, explanation: str, **observed: Any) -> Outcome:
+        return cls(Result.ERROR, explanation, observed)
+
+    @classmethod
+    def not_applicable(cls, explanation: str) -> Outcome:
+        return cls(Result.NOT_APPLICABLE, explanation)
+
+
+class CheckError(Exception):
+    """Raised inside a check for a problem reaching the target: becomes an error outcome."""
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Shared by every check of one sweep: the HTTP client and its limits."""
+
+    client: Any  # httpx.AsyncClient
+    timeout: float
+    ssl_context: Any  # ssl.SSLContext: the trust store for TLS checks
+
+
+class CheckType:
+    key: ClassVar[str]
+    title: ClassVar[str]
+    family: ClassVar[str]
+    expected: ClassVar[str] = ""
+    # Parameters and their defaults; bindings may override them.
+    defaults: ClassVar[dict[str, Any]] = {}
+    # Service settings the check reads (shown in the UI).
+    reads: ClassVar[tuple[str, ...]] = ()
+    # How long a result stays fresh.
+    fresh_for_seconds: ClassVar[int] = 24 * 3600
+
+    @classmethod
+    def params(cls, given: dict[str, Any] | None) -> dict[str, Any]:
+        merged = dict(cls.defaults)
+        for name, value in (given or {}).items():
+            if name not in cls.defaults:
+                raise ValueError(f"{cls.key} takes no parameter “{name}”.")
+            if not isinstance(value, type(cls.defaults[name])):
+                raise ValueError(
+                    f"{cls.key}: “{name}” must be {type(cls.defaults[name]).__name__}."
+                )
+            merged[name] = value
+        return merged
+
+    async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        raise NotImplementedError
+
+    async def run(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        """``check`` with its duration measured and every failure turned into an outcome."""
+        started = time.monotonic()
+        try:
+            outcome = await self.check(target, params, ctx)
+        except CheckError as exc:
+            outcome = Outcome.error(str(exc))
+        except Exception as exc:  # a check must never take the sweep down with it
+            outcome = Outcome.error(f"{type(exc).__name__}: {exc}"[:500])
+        return Outcome(
+            result=outcome.result,
+            explanation=outcome.explanation,
+            observed=outcome.observed,
+            expected=outcome.expected or self.expected,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+
+REGISTRY: dict[str, type[CheckType]] = {}
+
+
+def register(cls: type[CheckType]) -> type[CheckType]:
+    if cls.key in REGISTRY:
+        raise ValueError(f"Two check types use the key {cls.key}")
+    REGISTRY[cls.key] = cls
+    return cls
+
+
+def check_type(key: str) -> type[CheckType]:
+    from reviews.checks import http  # noqa: F401  (families register on import)
+
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise ValueError(f"Unknown check “{key}”.") from None
+
+
+def all_check_types() -> list[type[CheckType]]:
+    from reviews.checks import http  # noqa: F401
+
+    return sorted(REGISTRY.values(), key=lambda cls: (cls.family, cls.key))
