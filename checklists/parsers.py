@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import ValidationError
 
-from checklists.schema import ParsedChecklist
+from checklists.schema import ParsedChecklist, slug_for
 
 MAX_FILE_BYTES = 1024 * 1024
 FORMATS = ("markdown", "text", "yaml", "json")
@@ -270,6 +270,7 @@ def read_markdown(text: str, fallback_title: str) -> tuple[dict[str, Any], list[
         warnings.append(
             f"{len(empty_sections)} heading(s) without list items were left out: {names}{more}."
         )
+    warnings.extend(_apply_check_bindings(meta.get("checks"), sections))
     if not any(item["must_have"] for section in sections for item in section["items"]):
         warnings.append("No must-haves were found (no item starts in bold).")
     raw = {
@@ -280,6 +281,29 @@ def read_markdown(text: str, fallback_title: str) -> tuple[dict[str, Any], list[
     raw["title"] = title or fallback_title
     raw["sections"] = sections
     return raw, warnings
+
+
+def _apply_check_bindings(bindings: Any, sections: list[dict[str, Any]]) -> list[str]:
+    """Front matter ``checks: {ref: [key, {key: k, params: {...}}]}`` binds automated checks
+    to items by reference id (explicit, or the one derived from the item's text)."""
+    if not bindings:
+        return []
+    if not isinstance(bindings, dict):
+        raise ImportFileError("Front matter “checks” must map item refs to lists of checks.")
+    by_ref = {}
+    for section in sections:
+        for item in section["items"]:
+            by_ref[item.get("ref") or slug_for(item["text"])] = item
+    warnings = []
+    for ref, checks in bindings.items():
+        item = by_ref.get(str(ref))
+        if item is None:
+            warnings.append(f"Front matter binds checks to “{ref}”, which no item has.")
+            continue
+        if not isinstance(checks, list):
+            raise ImportFileError(f"Front matter “checks” for “{ref}” must be a list.")
+        item["checks"] = [c if isinstance(c, dict) else {"key": c} for c in checks]
+    return warnings
 
 
 def _read_list(

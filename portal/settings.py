@@ -172,10 +172,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
+# Automated checks: how many run at once per worker process, and each call's time limit.
+CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 100, minimum=1)
+CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
+CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are declared here, in code; django-celery-beat syncs them into the
 # database where admins can see (and pause) them.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "sweep-checks": {
+        "task": "checks.sweep",
+        "schedule": 60.0 * CHECK_SWEEP_MINUTES,
+    },
     "expire-exceptions": {
         "task": "reviews.expire_waivers",
         # Hourly, so an exception expires within the hour of its date wherever beat runs.

@@ -144,6 +144,8 @@ class Review(models.Model):
     open_must_haves = models.PositiveIntegerField(default=0)
     not_started_count = models.PositiveIntegerField(default=0)
     waived_must_haves = models.PositiveIntegerField(default=0)
+    # Must-haves whose automated check fails, with no valid exception: these block approval.
+    failing_must_haves = models.PositiveIntegerField(default=0)
     # A digest of the content (answers, current evidence, exceptions); sign-offs that
     # saw another digest are stale.
     content_digest = models.CharField(max_length=64, blank=True)
@@ -360,3 +362,95 @@ class SignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.role}) on review #{self.review_id}"
+
+
+class CheckRunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Scheduled sweep"
+    MANUAL = "manual", "Check now"
+
+
+class CheckRun(models.Model):
+    """One sweep of automated checks: when it ran, how long, and how it went."""
+
+    trigger = models.CharField(max_length=20, choices=CheckRunTrigger.choices)
+    service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="check_runs",
+        help_text="Set when the run was for one service (check now).",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    job_count = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errored = models.PositiveIntegerField(default=0)
+    not_applicable = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-started_at",)
+
+    def __str__(self) -> str:
+        return f"Check run #{self.pk} ({self.get_trigger_display()})"
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+
+class CheckResult(models.Model):
+    """What one check observed about one service in one run. Kept as history."""
+
+    run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="check_results")
+    check_key = models.CharField(max_length=100)
+    result = models.CharField(max_length=20)
+    explanation = models.TextField()
+    observed = models.JSONField(default=dict)
+    expected = models.TextField(blank=True)
+    duration_ms = models.FloatField(default=0)
+    checked_at = models.DateTimeField()
+    fresh_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ("-checked_at",)
+        constraints = [
+            # Re-running the same run (a redelivered task) changes nothing.
+            models.UniqueConstraint(
+                fields=["run", "service", "check_key"], name="one_result_per_run_check"
+            )
+        ]
+        indexes = [models.Index(fields=["service", "check_key", "-checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.check_key} on {self.service_id}: {self.result}"
+
+
+class ServiceCheck(models.Model):
+    """The latest result of one check on one service (cheap to read), and the last pass.
+
+    An error never replaces the last real answer: ``latest`` moves on every result, but
+    ``standing`` (what readiness and reviewers see) moves only on pass, fail or n/a.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="checks")
+    check_key = models.CharField(max_length=100)
+    latest = models.ForeignKey(CheckResult, on_delete=models.PROTECT, related_name="+")
+    standing = models.ForeignKey(
+        CheckResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    standing_result = models.CharField(max_length=20, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "check_key"], name="one_status_per_check")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_key} on {self.service_id}: {self.standing_result}"

@@ -67,3 +67,25 @@ def waiver_event(waiver: Any, event: str, days_left: int | None = None) -> None:
         {"waiver": waiver, "event": event, "days_left": days_left},
         [requester.email] if requester is not None else [],
     )
+
+
+def checks_regressed(service_id: int, run: Any) -> None:
+    """A check that passed now fails: tell the team and the reviewers, once."""
+    from reviews.models import Service, ServiceCheck
+
+    service = Service.objects.select_related("team").get(pk=service_id)
+    failing = list(
+        ServiceCheck.objects.filter(service=service, standing_result="fail", standing__run=run)
+        .select_related("standing")
+        .order_by("check_key")
+    )
+    if not failing:
+        return
+    reviewers = _role_emails([Role.SECURITY_REVIEWER.value])
+    team = list(service.team.members.filter(is_active=True).values_list("email", flat=True))
+    _send(
+        f"Check failing: {service.name}",
+        "regressed",
+        {"service": service, "failing": failing},
+        [*team, *reviewers],
+    )

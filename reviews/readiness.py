@@ -127,8 +127,37 @@ def missing_approvals(review: Review) -> list[str]:
 
 
 def is_ready(review: Review) -> bool:
-    """Every must-have met or excepted, and every required role approved (current)."""
-    return review.open_must_haves == 0 and not missing_approvals(review)
+    """Every must-have met or excepted, no must-have check failing without an exception,
+    and every required role approved (current)."""
+    return (
+        review.open_must_haves == 0
+        and review.failing_must_haves == 0
+        and not missing_approvals(review)
+    )
+
+
+def failing_must_haves(review: Review, today: date | None = None) -> int:
+    """Must-haves whose bound automated check fails, not covered by a valid exception."""
+    from reviews.models import ServiceCheck
+
+    today = today or timezone.localdate()
+    failing = set(
+        ServiceCheck.objects.filter(
+            service_id=review.service_id, standing_result="fail"
+        ).values_list("check_key", flat=True)
+    )
+    if not failing:
+        return 0
+    covered = Exists(Waiver.objects.filter(valid_waivers(today), answer=OuterRef("pk")))
+    rows = (
+        Answer.objects.filter(review=review, item__must_have=True)
+        .exclude(status=A.NOT_APPLICABLE)
+        .exclude(item__checks=[])
+        .annotate(covered=covered)
+        .filter(covered=False)
+        .values_list("item__checks", flat=True)
+    )
+    return sum(1 for checks in rows if any(c.get("key") in failing for c in checks))
 
 
 SUMMARY_FIELDS = (
@@ -149,5 +178,6 @@ def refresh_summary(review: Review, today: date | None = None) -> Readiness:
     readiness = compute_readiness(review, today)
     for name in SUMMARY_FIELDS:
         setattr(review, name, getattr(readiness, name))
+    review.failing_must_haves = failing_must_haves(review, today)
     review.content_digest = content_digest(review)
     return readiness

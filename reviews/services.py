@@ -128,7 +128,14 @@ def review_start(
         _carry_evidence(answers)
         review.previous_review = previous
         refresh_summary(review)
-        review.save(update_fields=[*SUMMARY_FIELDS, "content_digest", "previous_review"])
+        review.save(
+            update_fields=[
+                *SUMMARY_FIELDS,
+                "failing_must_haves",
+                "content_digest",
+                "previous_review",
+            ]
+        )
     return review
 
 

@@ -47,9 +47,13 @@ def run_jobs(
             gate = asyncio.Semaphore(concurrency)
 
             async def one(job: Job) -> Outcome:
-                async with gate:
+                try:
                     check = check_type(job.key)()
-                    return await check.run(job.target, check.params(job.params), ctx)
+                    params = check.params(job.params)
+                except ValueError as exc:  # a bad binding fails its own job, not the batch
+                    return Outcome.error(str(exc))
+                async with gate:
+                    return await check.run(job.target, params, ctx)
 
             return list(await asyncio.gather(*(one(job) for job in jobs)))
 
