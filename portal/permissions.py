@@ -132,6 +132,7 @@ def is_security_reviewer(user: Any) -> bool:
 
 
 add_perm("reviews.decide_waiver", is_security_reviewer | is_manager)
+add_perm("reviews.view_check_runs", reads_everything)
 
 
 def visible_services(user: Any) -> Any:

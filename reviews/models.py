@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from checklists.models import ChecklistVersion, Item
 from portal.accounts.models import Team
+from reviews.checks.base import Result
 
 
 class Hosting(models.TextChoices):
@@ -409,7 +410,7 @@ class CheckResult(models.Model):
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="check_results")
     check_key = models.CharField(max_length=100)
-    result = models.CharField(max_length=20)
+    result = models.CharField(max_length=20, choices=Result.choices)
     explanation = models.TextField()
     observed = models.JSONField(default=dict)
     expected = models.TextField(blank=True)

@@ -122,3 +122,15 @@ def review_queue(user: Any) -> list[QueueRow]:
         if waiting:
             rows.append(QueueRow(review=review, waiting_roles=waiting))
     return rows
+
+
+def service_checks(service: Service) -> dict[str, Any]:
+    """The service's checks by key, with their latest and standing results (one query)."""
+    from reviews.models import ServiceCheck
+
+    return {
+        status.check_key: status
+        for status in ServiceCheck.objects.filter(service=service).select_related(
+            "latest", "standing"
+        )
+    }

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from reviews import views
+from reviews.checks import views as check_views
 
 app_name = "reviews"
 urlpatterns = [
@@ -38,5 +39,9 @@ urlpatterns = [
     path("reviews/<int:pk>/sign-off/", views.signoff, name="signoff"),
     path("reviews/<int:pk>/<str:action>/", views.review_action, name="review_action"),
     path("queue/", views.queue, name="queue"),
+    path("checks/", check_views.catalogue, name="check_catalogue"),
+    path("checks/runs/", check_views.runs, name="check_runs"),
+    path("checks/runs/<int:pk>/", check_views.run_detail, name="check_run"),
+    path("services/<slug:slug>/check-now/", check_views.check_now, name="check_now"),
     path("portfolio/", views.portfolio, name="portfolio"),
 ]

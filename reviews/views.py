@@ -77,6 +77,9 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "reviews": service.reviews.select_related("checklist_version__checklist"),
             "can_change": can(request.user, "reviews.change_service", service),
             "start_form": ReviewStartForm() if can_start else None,
+            "checks": sorted(
+                selectors.service_checks(service).values(), key=lambda status: status.check_key
+            ),
         },
     )
 
@@ -146,6 +149,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Answers, evidence and exceptions are open to edits only in some states.
     can_edit = can_change and review.state in EDITABLE_STATES
     owners = selectors.owner_choices(review.service) if can_edit else {}
+    service_checks = selectors.service_checks(review.service)
     sections = selectors.answers_with_context(review, show)
     user = _user(request)
     can_comment = can(user, "reviews.comment", review)
@@ -153,7 +157,10 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rows = [
         (
             section.title,
-            [_row(answer, owners, can_edit, review) for answer in section.answers],
+            [
+                _row(answer, owners, can_edit, review, checks=service_checks)
+                for answer in section.answers
+            ],
         )
         for section in sections
     ]
@@ -191,6 +198,7 @@ def _row(
     can_edit: bool,
     review: Review,
     form: AnswerForm | None = None,
+    checks: dict[str, object] | None = None,
 ) -> dict[str, object]:
     if can_edit and form is None:
         form = AnswerForm(
@@ -204,7 +212,18 @@ def _row(
             },
             prefix=f"a{answer.pk}",
         )
-    return {"answer": answer, "form": form, "review": review}
+    bound = [(binding["key"], (checks or {}).get(binding["key"])) for binding in answer.item.checks]
+    contradiction = answer.status == "met" and any(
+        status is not None and getattr(status, "standing_result", "") == "fail"
+        for _, status in bound
+    )
+    return {
+        "answer": answer,
+        "form": form,
+        "review": review,
+        "automated": bound,
+        "contradiction": contradiction,
+    }
 
 
 @login_required
@@ -255,7 +274,9 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
             return redirect(f"{review.get_absolute_url()}#answer-{answer.pk}")
         messages.error(request, "The answer was not saved: see the item below.")
     review.refresh_from_db()
-    context = _row(answer, owners, True, review, form)
+    context = _row(
+        answer, owners, True, review, form, checks=selectors.service_checks(review.service)
+    )
     context |= {
         "conflict": conflict,
         "notice": notice,

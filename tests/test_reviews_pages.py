@@ -837,14 +837,14 @@ def test_a_filter_with_no_matches_says_so(cast, client_for, review, lead):
 #   1 session, 2 user, 3 the user's roles (groups),
 #   4 review + service + team + checklist version + checklist + created_by,
 #   5 the user's team ids (may they answer?), 6 owner choices (the team's members),
-#   7 answers + items + sections + owners,
-# and one prefetch for each per-answer record the page shows beside an answer (work in
-# progress in the tree as these tests were written: 8 evidence, 9 comments,
-# 10 exceptions, 11 sign-offs). Slice 1 alone (answers only) was 7.
-LEAD_REVIEW_PAGE_QUERIES = 11
+#   7 the service's automated check results (latest and standing),
+#   8 answers + items + sections + owners,
+#   9 evidence, 10 comments, 11 exceptions (prefetched for every answer at once),
+#  12 sign-offs.
+LEAD_REVIEW_PAGE_QUERIES = 12
 # A reader never answers: no team ids, no owner choices; the MFA policy is read instead
-# (reviewers are privileged users). Slice 1 alone was 6.
-READER_REVIEW_PAGE_QUERIES = 10
+# (reviewers are privileged users).
+READER_REVIEW_PAGE_QUERIES = 11
 
 
 def review_of(service: Service, items: int, lead) -> Review:

@@ -1,0 +1,59 @@
+"""Pages for automated checks: the catalogue, sweeps, and "check now"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.accounts.models import User
+from portal.permissions import permission_required, require
+from reviews.checks.base import all_check_types
+from reviews.models import CheckRun, CheckRunTrigger, Service
+
+
+@permission_required("checklists.view_library")
+def catalogue(request: HttpRequest) -> HttpResponse:
+    return render(request, "reviews/checks/catalogue.html", {"check_types": all_check_types()})
+
+
+@permission_required("reviews.view_check_runs")
+def runs(request: HttpRequest) -> HttpResponse:
+    page = Paginator(CheckRun.objects.select_related("service"), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "reviews/checks/runs.html", {"page": page})
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(CheckRun.objects.select_related("service"), pk=pk)
+    if run.service is not None:
+        require(request.user, "reviews.view_service", run.service)
+    else:
+        require(request.user, "reviews.view_check_runs")
+    results = run.results.select_related("service").order_by("service__name", "check_key")
+    template = "reviews/checks/_run_status.html" if request.htmx else "reviews/checks/run.html"  # type: ignore[attr-defined]
+    return render(request, template, {"run": run, "results": results})
+
+
+@login_required
+@require_POST
+def check_now(request: HttpRequest, slug: str) -> HttpResponse:
+    """Run a service's checks now; the run page shows progress until they are done."""
+    from reviews.tasks import sweep
+
+    service = get_object_or_404(Service, slug=slug)
+    require(request.user, "reviews.change_service", service)
+    assert isinstance(request.user, User)
+    with transaction.atomic():
+        run = CheckRun.objects.create(
+            trigger=CheckRunTrigger.MANUAL, service=service, requested_by=request.user
+        )
+        transaction.on_commit(lambda: sweep.delay(run.pk, [service.pk]))
+    messages.info(request, "Checks started.")
+    return redirect("reviews:check_run", pk=run.pk)
