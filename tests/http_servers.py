@@ -22,7 +22,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -168,10 +168,8 @@ class LocalServer:
         for connection in open_connections:
             # Unblocks a handler still waiting on a silent client. The plain socket's
             # shutdown, not SSLSocket's, which would pull the TLS object from under it.
-            try:
+            with suppress(OSError):
                 socket.socket.shutdown(connection, socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._server.server_close()  # closes the socket and joins handler threads
         self._thread.join(timeout=5)
 

@@ -89,7 +89,10 @@ class CheckType:
         for name, value in (given or {}).items():
             if name not in cls.defaults:
                 raise ValueError(f"{cls.key} takes no parameter “{name}”.")
-            if not isinstance(value, type(cls.defaults[name])):
+            default = cls.defaults[name]
+            # bool is an int subclass: True must not pass for a number of milliseconds.
+            wrong_bool = isinstance(value, bool) and not isinstance(default, bool)
+            if not isinstance(value, type(default)) or wrong_bool:
                 raise ValueError(
                     f"{cls.key}: “{name}” must be {type(cls.defaults[name]).__name__}."
                 )

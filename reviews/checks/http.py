@@ -16,6 +16,16 @@ from cryptography import x509
 from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
 
 
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, in words."""
+    cause = exc
+    while (inner := cause.__cause__ or cause.__context__) is not None:
+        cause = inner
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    return str(cause) or str(exc)
+
+
 async def _get(ctx: CheckContext, url: str, *, follow: bool = True) -> httpx.Response:
     try:
         response: httpx.Response = await ctx.client.get(url, follow_redirects=follow)
@@ -23,7 +33,7 @@ async def _get(ctx: CheckContext, url: str, *, follow: bool = True) -> httpx.Res
     except httpx.TimeoutException:
         raise CheckError(f"No answer from {url} within {ctx.timeout:g} s.") from None
     except httpx.ConnectError as exc:
-        raise CheckError(f"Could not connect to {url}: {exc}") from None
+        raise CheckError(f"Could not connect to {url}: {_reason(exc)}") from None
     except httpx.HTTPError as exc:
         raise CheckError(f"HTTP error from {url}: {type(exc).__name__}: {exc}") from None
 
@@ -133,14 +143,19 @@ class CertificateCheck(CheckType):
             return Outcome.failed(
                 f"The certificate is not trusted: {exc.verify_message}.", host=host
             )
-        except (TimeoutError, OSError) as exc:
-            raise CheckError(f"Could not open TLS to {host}:{port}: {exc or 'timed out'}") from None
+        except TimeoutError:  # before OSError, of which it is a subclass
+            raise CheckError(
+                f"Could not open TLS to {host}:{port}: timed out after {ctx.timeout:g} s."
+            ) from None
+        except OSError as exc:
+            raise CheckError(f"Could not open TLS to {host}:{port}: {exc}") from None
         try:
             ssl_object = writer.get_extra_info("ssl_object")
             der = ssl_object.getpeercert(binary_form=True)
             version = ssl_object.version()
         finally:
-            writer.close()
+            # abort, not close: close() would leave the TLS shutdown running past the loop.
+            writer.transport.abort()
         certificate = x509.load_der_x509_certificate(der)
         expires = certificate.not_valid_after_utc
         days_left = (expires - datetime.now(UTC)).days
