@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test lint typecheck check-migrations pytest browser stack deploy-check clean
+.PHONY: help install demo test lint typecheck check-migrations pytest browser stack deploy-check bench-evidence clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -67,6 +67,17 @@ stack: install
 	$(RUN) python manage.py load_builtin_checklists
 	$(RUN) python manage.py collectstatic --noinput
 	$(RUN) honcho start
+
+# One sweep of BENCH_SERVICES x BENCH_CHECKS HTTP checks (200 ms each) through a real
+# Celery worker on Redis, against a scratch PostgreSQL database; prints the speed-up.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
+BENCH_SERVICES ?= 200
+BENCH_CHECKS ?= 10
+bench-evidence: install
+	$(RUN) python scripts/ensure_database.py $(BENCH_DATABASE_URL)
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(RUN) python manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_evidence --services $(BENCH_SERVICES) --checks $(BENCH_CHECKS)
 
 deploy-check: install
 	$(RUN) python manage.py check --deploy --fail-level WARNING

@@ -173,7 +173,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
 # Automated checks: how many run at once per worker process, and each call's time limit.
-CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 100, minimum=1)
+CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 250, minimum=1)
 CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
 CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -402,5 +402,8 @@ LOGGING = {
         # 4xx are in the request line already; 5xx (and 503 from /readyz) are errors.
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
+        # One line per check request would drown the sweep's own results.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

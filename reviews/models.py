@@ -410,6 +410,9 @@ class CheckResult(models.Model):
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="check_results")
     check_key = models.CharField(max_length=100)
+    # The check and its parameters (see reviews.checks.base.binding_id).
+    binding = models.CharField(max_length=120)
+    params = models.JSONField(default=dict, blank=True)
     result = models.CharField(max_length=20, choices=Result.choices)
     explanation = models.TextField()
     observed = models.JSONField(default=dict)
@@ -423,10 +426,10 @@ class CheckResult(models.Model):
         constraints = [
             # Re-running the same run (a redelivered task) changes nothing.
             models.UniqueConstraint(
-                fields=["run", "service", "check_key"], name="one_result_per_run_check"
+                fields=["run", "service", "binding"], name="one_result_per_run_check"
             )
         ]
-        indexes = [models.Index(fields=["service", "check_key", "-checked_at"])]
+        indexes = [models.Index(fields=["service", "binding", "-checked_at"])]
 
     def __str__(self) -> str:
         return f"{self.check_key} on {self.service_id}: {self.result}"
@@ -441,6 +444,7 @@ class ServiceCheck(models.Model):
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="checks")
     check_key = models.CharField(max_length=100)
+    binding = models.CharField(max_length=120)
     latest = models.ForeignKey(CheckResult, on_delete=models.PROTECT, related_name="+")
     standing = models.ForeignKey(
         CheckResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -450,7 +454,7 @@ class ServiceCheck(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["service", "check_key"], name="one_status_per_check")
+            models.UniqueConstraint(fields=["service", "binding"], name="one_status_per_check")
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from datetime import date
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from reviews.checks.base import binding_id
 from reviews.models import (
     Answer,
     AnswerStatus,
@@ -144,7 +145,7 @@ def failing_must_haves(review: Review, today: date | None = None) -> int:
     failing = set(
         ServiceCheck.objects.filter(
             service_id=review.service_id, standing_result="fail"
-        ).values_list("check_key", flat=True)
+        ).values_list("binding", flat=True)
     )
     if not failing:
         return 0
@@ -157,7 +158,11 @@ def failing_must_haves(review: Review, today: date | None = None) -> int:
         .filter(covered=False)
         .values_list("item__checks", flat=True)
     )
-    return sum(1 for checks in rows if any(c.get("key") in failing for c in checks))
+    return sum(
+        1
+        for checks in rows
+        if any(binding_id(c["key"], c.get("params")) in failing for c in checks)
+    )
 
 
 SUMMARY_FIELDS = (

@@ -125,11 +125,11 @@ def review_queue(user: Any) -> list[QueueRow]:
 
 
 def service_checks(service: Service) -> dict[str, Any]:
-    """The service's checks by key, with their latest and standing results (one query)."""
+    """The service's checks by binding, with latest and standing results (one query)."""
     from reviews.models import ServiceCheck
 
     return {
-        status.check_key: status
+        status.binding: status
         for status in ServiceCheck.objects.filter(service=service).select_related(
             "latest", "standing"
         )

@@ -16,7 +16,7 @@ def expire_waivers() -> dict[str, int]:
 
 # --- automated checks ----------------------------------------------------------------------
 
-CHUNK_SIZE = 250
+CHUNK_SIZE = 500
 
 
 @shared_task(name="checks.sweep", acks_late=True, time_limit=120, soft_time_limit=100)

@@ -143,3 +143,14 @@ def all_check_types() -> list[type[CheckType]]:
     from reviews.checks import http  # noqa: F401
 
     return sorted(REGISTRY.values(), key=lambda cls: (cls.family, cls.key))
+
+
+def binding_id(key: str, params: dict[str, Any] | None) -> str:
+    """Identifies a binding: the key alone, or the key and a digest of its parameters."""
+    if not params:
+        return key
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{key}:{digest}"

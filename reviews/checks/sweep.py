@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import Item
-from reviews.checks.base import Outcome, Result, Target, check_type
+from reviews.checks.base import Outcome, Result, Target, binding_id, check_type
 from reviews.checks.runner import Job
 from reviews.models import (
     CheckResult,
@@ -106,6 +106,8 @@ def store_outcomes(run: CheckRun, jobs: Sequence[Job], outcomes: Sequence[Outcom
             run=run,
             service_id=job.target.service_id,
             check_key=job.key,
+            binding=binding_id(job.key, job.params),
+            params=job.params,
             result=outcome.result,
             explanation=outcome.explanation[:2000],
             observed=outcome.observed,
@@ -120,32 +122,45 @@ def store_outcomes(run: CheckRun, jobs: Sequence[Job], outcomes: Sequence[Outcom
     with transaction.atomic():
         # A redelivered chunk finds its rows already there: nothing is added twice.
         CheckResult.objects.bulk_create(rows, ignore_conflicts=True)
+        service_ids = {job.target.service_id for job in jobs}
         stored = {
-            (r.service_id, r.check_key): r
-            for r in CheckResult.objects.filter(
-                run=run, service_id__in={job.target.service_id for job in jobs}
-            )
+            (r.service_id, r.binding): r
+            for r in CheckResult.objects.filter(run=run, service_id__in=service_ids)
         }
         existing = {
-            (s.service_id, s.check_key): s
+            (s.service_id, s.binding): s
             for s in ServiceCheck.objects.select_for_update().filter(
-                service_id__in={job.target.service_id for job in jobs},
-                check_key__in={job.key for job in jobs},
+                service_id__in=service_ids, binding__in={b for _, b in stored}
             )
         }
-        for (service_id, key), result in stored.items():
-            status = existing.get((service_id, key))
+        created: list[ServiceCheck] = []
+        changed: list[ServiceCheck] = []
+        for (service_id, binding), result in stored.items():
+            status = existing.get((service_id, binding))
             if status is None:
-                status = ServiceCheck(service_id=service_id, check_key=key, latest=result)
+                status = ServiceCheck(
+                    service_id=service_id,
+                    check_key=result.check_key,
+                    binding=binding,
+                    latest=result,
+                )
+                created.append(status)
             elif status.latest_id == result.pk:
                 continue  # this run was stored before
+            else:
+                changed.append(status)
+                status.updated_at = now  # bulk_update skips auto_now
             status.latest = result
             if result.result != Result.ERROR:
                 if status.standing_result == Result.PASS and result.result == Result.FAIL:
                     regressed.add(service_id)
                 status.standing = result
                 status.standing_result = result.result
-            status.save()
+        # In bulk: a sweep stores thousands of results.
+        ServiceCheck.objects.bulk_create(created)
+        ServiceCheck.objects.bulk_update(
+            changed, ["latest", "standing", "standing_result", "updated_at"]
+        )
     return sorted(regressed)
 
 

@@ -23,7 +23,7 @@ from django.db import transaction
 from checklists.schema import CheckBinding, ParsedChecklist, ParsedItem, ParsedSection
 from checklists.services import checklist_import
 from portal.accounts.models import Team, User
-from reviews.models import CheckRun, CheckRunTrigger, Review, Service
+from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Review, Service, ServiceCheck
 
 
 class SlowServer:
@@ -139,8 +139,12 @@ class Command(BaseCommand):
             ],
         )
         with transaction.atomic():
-            Review.objects.filter(service__slug__startswith="bench-").delete()
-            Service.objects.filter(slug__startswith="bench-").delete()
+            # The previous benchmark's scratch rows, dependants first.
+            old = Service.objects.filter(slug__startswith="bench-")
+            ServiceCheck.objects.filter(service__in=old).delete()
+            CheckResult.objects.filter(service__in=old).delete()
+            Review.objects.filter(service__in=old).delete()
+            old.delete()
             version = checklist_import(parsed=parsed, by=None, publish=True).version
             team, _ = Team.objects.get_or_create(slug="benchmark", defaults={"name": "Benchmark"})
             lead = User.objects.filter(is_active=True).first()
