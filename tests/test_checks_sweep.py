@@ -201,3 +201,36 @@ def test_a_beat_style_sweep_runs_on_a_real_worker_and_notifies_a_regression_once
     assert sum("Check failing" in m.subject for m in mail.outbox) == 1
     assert Review.objects.get(pk=review.pk).failing_must_haves == 1
     assert CheckResult.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_two_bindings_of_one_check_with_other_parameters_are_kept_apart(
+    lead, benefits_team, server
+):
+    two = b"""---
+title: Two
+slug: two
+checks:
+  fast: [{key: http.health, params: {max_ms: 50}}]
+  slow-is-fine: [{key: http.health, params: {max_ms: 5000}}]
+---
+## Ops
+- Fast {#fast}
+- Slow is fine {#slow-is-fine}
+"""
+    version = checklist_import(
+        parsed=parse_file("two.md", two).checklist, by=None, publish=True
+    ).version
+    server.route("/slow", status=200, delay=0.2)
+    service = Service.objects.create(
+        name="Slowish", slug="slowish", team=benefits_team, health_check_url=server.url("/slow")
+    )
+    services.review_start(service=service, checklist_version=version, by=lead)
+    run = CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
+    jobs = sweeping.jobs_from(sweeping.plan([service.pk]))
+    sweeping.store_outcomes(run, jobs, run_jobs(jobs, timeout=2))
+    results = dict(
+        ServiceCheck.objects.filter(service=service).values_list("binding", "standing_result")
+    )
+    assert sorted(results.values()) == ["fail", "pass"]
+    assert all(binding.startswith("http.health:") for binding in results)
