@@ -130,9 +130,28 @@ def register(cls: type[CheckType]) -> type[CheckType]:
     return cls
 
 
-def check_type(key: str) -> type[CheckType]:
-    from reviews.checks import http  # noqa: F401  (families register on import)
+# The family modules; each registers its check types when imported.
+FAMILIES = (
+    "reviews.checks.http",
+    "reviews.checks.aws",
+    "reviews.checks.alerting",
+    "reviews.checks.repository",
+)
 
+
+def _load_families() -> None:
+    import importlib
+
+    for module in FAMILIES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a family that exists but fails to import is a bug
+                raise
+
+
+def check_type(key: str) -> type[CheckType]:
+    _load_families()
     try:
         return REGISTRY[key]
     except KeyError:
@@ -140,8 +159,7 @@ def check_type(key: str) -> type[CheckType]:
 
 
 def all_check_types() -> list[type[CheckType]]:
-    from reviews.checks import http  # noqa: F401
-
+    _load_families()
     return sorted(REGISTRY.values(), key=lambda cls: (cls.family, cls.key))
 
 
