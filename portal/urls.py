@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal import health
+from reviews.api import push_evidence
 
 admin.site.site_header = "Preflight administration"
 admin.site.site_title = "Preflight admin"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("robots.txt", health.robots_txt, name="robots_txt"),
+    path("api/v1/evidence", push_evidence, name="api_push_evidence"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("checklists/", include("checklists.urls")),

@@ -368,6 +368,7 @@ class SignOff(models.Model):
 class CheckRunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Scheduled sweep"
     MANUAL = "manual", "Check now"
+    PUSH = "push", "Pushed by CI"
 
 
 class CheckRun(models.Model):
@@ -420,6 +421,9 @@ class CheckResult(models.Model):
     duration_ms = models.FloatField(default=0)
     checked_at = models.DateTimeField()
     fresh_until = models.DateTimeField()
+    # Pushed results: the link the pipeline gave, and its idempotency key.
+    link = models.URLField(max_length=2000, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no key; unique when set)
 
     class Meta:
         ordering = ("-checked_at",)
@@ -427,7 +431,13 @@ class CheckResult(models.Model):
             # Re-running the same run (a redelivered task) changes nothing.
             models.UniqueConstraint(
                 fields=["run", "service", "binding"], name="one_result_per_run_check"
-            )
+            ),
+            # A pipeline that retries a push with the same key records it once.
+            models.UniqueConstraint(
+                fields=["service", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="one_push_per_idempotency_key",
+            ),
         ]
         indexes = [models.Index(fields=["service", "binding", "-checked_at"])]
 
@@ -459,3 +469,29 @@ class ServiceCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.check_key} on {self.service_id}: {self.standing_result}"
+
+
+class ServiceToken(models.Model):
+    """A token a service's CI pipeline uses to push evidence. Only its hash is stored."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The start of the token, to tell it apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = HistoricalRecords(excluded_fields=["token_hash"])
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

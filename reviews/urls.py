@@ -43,5 +43,11 @@ urlpatterns = [
     path("checks/runs/", check_views.runs, name="check_runs"),
     path("checks/runs/<int:pk>/", check_views.run_detail, name="check_run"),
     path("services/<slug:slug>/check-now/", check_views.check_now, name="check_now"),
+    path("services/<slug:slug>/tokens/", check_views.token_create, name="token_create"),
+    path(
+        "services/<slug:slug>/tokens/<int:pk>/revoke/",
+        check_views.token_revoke,
+        name="token_revoke",
+    ),
     path("portfolio/", views.portfolio, name="portfolio"),
 ]

@@ -80,6 +80,9 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "checks": sorted(
                 selectors.service_checks(service).values(), key=lambda status: status.check_key
             ),
+            "tokens": service.tokens.all()
+            if can(request.user, "reviews.change_service", service)
+            else [],
         },
     )
 

@@ -31,6 +31,10 @@ class Target:
     public_url: str = ""
     status_page_url: str = ""
     environments: tuple[str, ...] = ()
+    cloud_account_id: str = ""
+    cloud_region: str = ""
+    cloud_role_arn: str = ""
+    project_tag: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ def target_for(service: Service) -> Target:
         public_url=service.public_url,
         status_page_url=service.status_page_url,
         environments=tuple(service.environment_list),
+        cloud_account_id=service.cloud_account_id,
+        cloud_region=service.cloud_region,
+        cloud_role_arn=service.cloud_role_arn,
+        project_tag=service.project_tag,
     )
 
 
@@ -70,6 +74,8 @@ def bindings(
         seen: dict[str, tuple[str, dict[str, Any]]] = {}
         for version_id in versions:
             for binding in checks_by_version[version_id]:
+                if binding["key"].startswith("ci."):
+                    continue  # pushed by the service's pipeline, never run here
                 params = binding.get("params") or {}
                 seen[binding["key"] + json.dumps(params, sort_keys=True)] = (binding["key"], params)
         if seen:

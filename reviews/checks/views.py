@@ -57,3 +57,37 @@ def check_now(request: HttpRequest, slug: str) -> HttpResponse:
         transaction.on_commit(lambda: sweep.delay(run.pk, [service.pk]))
     messages.info(request, "Checks started.")
     return redirect("reviews:check_run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest, slug: str) -> HttpResponse:
+    from reviews.pushed import token_create as create
+
+    service = get_object_or_404(Service, slug=slug)
+    require(request.user, "reviews.change_service", service)
+    assert isinstance(request.user, User)
+    try:
+        _, plain = create(service=service, name=request.POST.get("name", ""), by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Token created. Copy it now, it is not shown again: {plain}",
+        )
+    return redirect(service.get_absolute_url() + "#ci-tokens")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    from reviews.models import ServiceToken
+    from reviews.pushed import token_revoke as revoke
+
+    service = get_object_or_404(Service, slug=slug)
+    require(request.user, "reviews.change_service", service)
+    assert isinstance(request.user, User)
+    revoke(token=get_object_or_404(ServiceToken, pk=pk, service=service), by=request.user)
+    messages.success(request, "Token revoked: pushes with it are refused from now on.")
+    return redirect(service.get_absolute_url() + "#ci-tokens")
