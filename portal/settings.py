@@ -176,6 +176,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout"
 CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 250, minimum=1)
 CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
 CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
+# The only protocols git may use to read a service's repository.
+CHECK_GIT_PROTOCOLS = env_list("CHECK_GIT_PROTOCOLS", ["https"])
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are declared here, in code; django-celery-beat syncs them into the
 # database where admins can see (and pause) them.

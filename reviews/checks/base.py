@@ -35,6 +35,7 @@ class Target:
     cloud_region: str = ""
     cloud_role_arn: str = ""
     project_tag: str = ""
+    repository_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def target_for(service: Service) -> Target:
         cloud_region=service.cloud_region,
         cloud_role_arn=service.cloud_role_arn,
         project_tag=service.project_tag,
+        repository_url=service.repository_url,
     )
 
 

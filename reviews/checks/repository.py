@@ -1,0 +1,120 @@
+"""Repository checks: a dependency lock file and infrastructure as code are committed.
+
+The service's repository is read with ``git`` (a shallow, blob-less clone of the default
+branch's file list) under a time limit; only the protocols in CHECK_GIT_PROTOCOLS are
+allowed, so a repository URL cannot make git run commands (``ext::``) or read files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from fnmatch import fnmatch
+from typing import Any
+
+from django.conf import settings
+
+from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
+
+# Manifest -> the lock files that pin it.
+LOCKS = {
+    "pyproject.toml": ("uv.lock", "poetry.lock", "pdm.lock", "requirements*.txt"),
+    "Pipfile": ("Pipfile.lock",),
+    "package.json": ("package-lock.json", "yarn.lock", "pnpm-lock.yaml", "npm-shrinkwrap.json"),
+    "Gemfile": ("Gemfile.lock",),
+    "go.mod": ("go.sum",),
+    "Cargo.toml": ("Cargo.lock",),
+    "composer.json": ("composer.lock",),
+}
+
+
+async def _run_git(*args: str, cwd: str, timeout: float) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": cwd,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": ":".join(settings.CHECK_GIT_PROTOCOLS),
+    }
+    process = await asyncio.create_subprocess_exec(
+        "git", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise CheckError(f"git did not answer within {timeout:g} s.") from None
+    if process.returncode != 0:
+        reason = err.decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        raise CheckError(f"git could not read the repository: {reason[0][:300]}")
+    return out.decode(errors="replace")
+
+
+async def repository_files(url: str, timeout: float) -> list[str]:
+    """The paths in the default branch of the repository at ``url``."""
+    with tempfile.TemporaryDirectory(prefix="preflight-repo-") as work:
+        clone = ("clone", "--quiet", "--depth", "1", "--filter=blob:none", "--no-checkout")
+        await _run_git(*clone, "--", url, "repo", cwd=work, timeout=timeout)
+        listing = await _run_git(
+            "ls-tree", "-r", "--name-only", "HEAD", cwd=os.path.join(work, "repo"), timeout=timeout
+        )
+    return [line for line in listing.splitlines() if line]
+
+
+def _names(files: list[str]) -> set[str]:
+    return {path.rsplit("/", 1)[-1] for path in files}
+
+
+class RepositoryCheck(CheckType):
+    family = "Repository"
+    reads = ("repository_url",)
+
+    async def files(self, target: Target, ctx: CheckContext) -> list[str] | None:
+        url = target.repository_url
+        if not url:
+            return None
+        return await repository_files(url, ctx.timeout)
+
+
+@register
+class LockFileCheck(RepositoryCheck):
+    key = "repo.lock_file"
+    title = "Dependencies are pinned by a committed lock file"
+    expected = "a lock file beside every dependency manifest"
+
+    async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        files = await self.files(target, ctx)
+        if files is None:
+            return Outcome.not_applicable("The service has no repository URL.")
+        names = _names(files)
+        manifests = sorted(m for m in LOCKS if m in names)
+        if not manifests:
+            return Outcome.not_applicable("No dependency manifest found in the repository.")
+        unpinned = [
+            m
+            for m in manifests
+            if not any(fnmatch(n, pattern) for pattern in LOCKS[m] for n in names)
+        ]
+        if unpinned:
+            return Outcome.failed(
+                f"No lock file for {', '.join(unpinned)}.", manifests=manifests, unpinned=unpinned
+            )
+        return Outcome.passed(f"Lock files pin {', '.join(manifests)}.", manifests=manifests)
+
+
+@register
+class TerraformCheck(RepositoryCheck):
+    key = "repo.terraform"
+    title = "Infrastructure is described as code (Terraform)"
+    expected = "at least one .tf file"
+
+    async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        files = await self.files(target, ctx)
+        if files is None:
+            return Outcome.not_applicable("The service has no repository URL.")
+        terraform = sorted(path for path in files if path.endswith(".tf"))
+        if not terraform:
+            return Outcome.failed("No Terraform (.tf) files in the repository.")
+        return Outcome.passed(f"{len(terraform)} Terraform file(s).", files=terraform[:20])
