@@ -71,6 +71,8 @@ class Service(models.Model):
     project_tag = models.CharField(
         max_length=128, blank=True, help_text="The value of the Project tag its resources carry."
     )
+    prometheus_url = models.URLField(blank=True, help_text="Base URL of its Prometheus.")
+    alertmanager_url = models.URLField(blank=True, help_text="Base URL of its Alertmanager.")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -44,6 +44,8 @@ SERVICE_FIELDS = (
     "cloud_region",
     "cloud_role_arn",
     "project_tag",
+    "prometheus_url",
+    "alertmanager_url",
 )
 
 

@@ -36,6 +36,8 @@ class Target:
     cloud_role_arn: str = ""
     project_tag: str = ""
     repository_url: str = ""
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
 
 
 @dataclass(frozen=True)

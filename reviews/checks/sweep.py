@@ -49,6 +49,8 @@ def target_for(service: Service) -> Target:
         cloud_role_arn=service.cloud_role_arn,
         project_tag=service.project_tag,
         repository_url=service.repository_url,
+        prometheus_url=service.prometheus_url,
+        alertmanager_url=service.alertmanager_url,
     )
 
 
