@@ -171,7 +171,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
+    # A task taken by a worker that died (acks_late) is handed out again after this long;
+    # it must exceed the longest task time limit (300 s) so a slow task is not run twice.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1),
+    # How often workers look for such tasks: every interval x throttle seconds.
+    "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": env_int("CELERY_RESTORE_THROTTLE", 3, minimum=1),
+}
 # Automated checks: how many run at once per worker process, and each call's time limit.
 CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 250, minimum=1)
 CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
