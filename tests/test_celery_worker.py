@@ -91,5 +91,5 @@ def test_readyz_is_ready_with_redis_and_a_live_worker(redis_worker):
 def test_without_a_broker_tasks_run_in_process():
     # The embedded default (make demo): eager, so no Redis is needed.
     assert celery_app.conf.task_always_eager is True
-    assert send_email.delay(email_message_to_payload(make_message())).get() == 1
+    assert send_email.delay(email_message_to_payload(make_message())).get(timeout=10) == 1
     assert len(mail.outbox) == 1

@@ -81,7 +81,7 @@ def test_a_sweep_survives_its_worker_being_killed(lead, benefits_team, tmp_path)
         try:
             from celery import Celery
 
-            app = Celery("sender", broker=redis_url, backend=redis_url)
+            app = Celery("sender", broker=redis_url, backend=redis_url, set_as_current=False)
             app.conf.task_default_queue = "celery"
             app.send_task("checks.sweep", args=[run.pk, None])
             # Wait until the chunk's checks are in flight, then kill the worker outright.
