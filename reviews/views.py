@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.contrib import messages
@@ -346,26 +348,23 @@ def _form_error_page(
 def evidence_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
     review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
     form = EvidenceForm(request.POST, request.FILES)
-    if form.is_valid():
+
+    def add() -> object:
         data = form.cleaned_data
-        try:
-            evidence_services.evidence_add(
-                answer=answer,
-                by=_user(request),
-                kind=data["kind"],
-                url=data["url"],
-                note=data["note"],
-                upload=data["file"],
-                effective_date=data["effective_date"],
-                fresh_until=data["fresh_until"],
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        except IllegalTransition as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Evidence added.")
-            return _back(review, answer)
+        return evidence_services.evidence_add(
+            answer=answer,
+            by=_user(request),
+            kind=data["kind"],
+            url=data["url"],
+            note=data["note"],
+            upload=data["file"],
+            effective_date=data["effective_date"],
+            fresh_until=data["fresh_until"],
+        )
+
+    if _attempt(form, add):
+        messages.success(request, "Evidence added.")
+        return _back(review, answer)
     return _form_error_page(request, review, answer, form, "Evidence not added")
 
 
@@ -377,18 +376,15 @@ def evidence_withdraw(
     review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
     evidence = get_object_or_404(Evidence, pk=evidence_pk, answer=answer)
     form = WithdrawEvidenceForm(request.POST)
-    if form.is_valid():
-        try:
-            evidence_services.evidence_withdraw(
-                evidence=evidence, by=_user(request), reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        except IllegalTransition as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Evidence withdrawn (it stays in the record).")
-            return _back(review, answer)
+    withdrawn = _attempt(
+        form,
+        lambda: evidence_services.evidence_withdraw(
+            evidence=evidence, by=_user(request), reason=form.cleaned_data["reason"]
+        ),
+    )
+    if withdrawn:
+        messages.success(request, "Evidence withdrawn (it stays in the record).")
+        return _back(review, answer)
     return _form_error_page(request, review, answer, form, "Evidence not withdrawn")
 
 
@@ -429,16 +425,12 @@ def comment_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
 def waiver_request(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
     review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
     form = WaiverRequestForm(request.POST)
-    if form.is_valid():
-        try:
-            waivers.waiver_request(answer=answer, by=_user(request), **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(
-                request, "Exception requested: a security reviewer or manager decides."
-            )
-            return _back(review, answer)
+    requested = _attempt(
+        form, lambda: waivers.waiver_request(answer=answer, by=_user(request), **form.cleaned_data)
+    )
+    if requested:
+        messages.success(request, "Exception requested: a security reviewer or manager decides.")
+        return _back(review, answer)
     return _form_error_page(request, review, answer, form, "Exception not requested")
 
 
@@ -451,19 +443,18 @@ def waiver_decide(request: HttpRequest, pk: int, answer_pk: int, waiver_pk: int)
     )
     require(request.user, "reviews.decide_waiver", waiver)
     form = WaiverDecisionForm(request.POST)
-    if form.is_valid():
-        try:
-            waivers.waiver_decide(
-                waiver=waiver,
-                by=_user(request),
-                approve=form.cleaned_data["decision"] == "approve",
-                comment=form.cleaned_data["comment"],
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, "Decision recorded.")
-            return _back(review, answer)
+    decided = _attempt(
+        form,
+        lambda: waivers.waiver_decide(
+            waiver=waiver,
+            by=_user(request),
+            approve=form.cleaned_data["decision"] == "approve",
+            comment=form.cleaned_data["comment"],
+        ),
+    )
+    if decided:
+        messages.success(request, "Decision recorded.")
+        return _back(review, answer)
     return _form_error_page(request, review, answer, form, "Decision not recorded")
 
 
@@ -473,6 +464,21 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def _attempt(form: forms.Form, action: Callable[[], object]) -> bool:
+    """Run a service call for a valid form; its refusals become the form's errors."""
+    if not form.is_valid():
+        return False
+    try:
+        action()
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return False
+    except IllegalTransition as exc:
+        form.add_error(None, str(exc))
+        return False
+    return True
 
 
 # --- sign-offs and the reviewer queue ------------------------------------------------------
@@ -488,16 +494,13 @@ def signoff(request: HttpRequest, pk: int) -> HttpResponse:
     if not roles:
         raise PermissionDenied("This review needs no sign-off from your roles.")
     form = SignOffForm(request.POST or None, roles=roles)
-    if request.method == "POST" and form.is_valid():
-        try:
-            signoffs.signoff_record(review=review, by=_user(request), **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        except IllegalTransition as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Sign-off recorded.")
-            return redirect(review.get_absolute_url())
+    recorded = request.method == "POST" and _attempt(
+        form,
+        lambda: signoffs.signoff_record(review=review, by=_user(request), **form.cleaned_data),
+    )
+    if recorded:
+        messages.success(request, "Sign-off recorded.")
+        return redirect(review.get_absolute_url())
     status = 400 if request.method == "POST" else 200
     return render(request, "reviews/signoff.html", {"review": review, "form": form}, status=status)
 
