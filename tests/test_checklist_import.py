@@ -18,6 +18,7 @@ from checklists.builtin import BUILTIN_DIR
 from checklists.models import Checklist, ChecklistVersion, Item, Section, VersionStatus
 from checklists.parsers import MAX_FILE_BYTES, ImportFileError, parse_file, repair_text
 from checklists.services import checklist_import
+from tests.services import IN_CI
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +34,13 @@ MOJIBAKE_MARKERS = ("‚Ä", "\uf8ff", "Äô", "üô")
 def seed(name: str) -> Path:
     path = SEEDS / name
     if not path.is_file():
-        pytest.fail(
+        message = (
             f"Seed document {path} is missing: the tests expect the shared/ folder "
             "beside the repository checkout (or set PREFLIGHT_SEEDS_DIR)."
         )
+        if IN_CI:  # CI always has shared/ beside the clone: missing seeds are a failure
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return path
 
 
