@@ -12,7 +12,10 @@ The cast (Healthchecks-style): each user exists for a reason.
 
 from __future__ import annotations
 
+import logging
 import os
+import urllib.request
+from collections.abc import Iterator
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/preflight")
 
@@ -140,3 +143,34 @@ def _close_connections_at_exit():
 
 
 __all__ = ["PASSWORD", "settings"]
+
+
+# --- moto's standalone server, for the AWS checks ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer  # heavy: only for the AWS tests
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh moto, dummy credentials and no stray AWS configuration from the machine."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return moto_url

@@ -140,7 +140,10 @@ def register(cls: type[CheckType]) -> type[CheckType]:
 # The family modules; each registers its check types when imported.
 FAMILIES = (
     "reviews.checks.http",
-    "reviews.checks.aws",
+    "reviews.checks.aws.data",
+    "reviews.checks.aws.exposure",
+    "reviews.checks.aws.availability",
+    "reviews.checks.aws.monitoring",
     "reviews.checks.alerting",
     "reviews.checks.repository",
 )

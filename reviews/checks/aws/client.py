@@ -1,0 +1,298 @@
+"""What the AWS checks share: one account and region's clients, the tagged resources and
+the verdict over them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from reviews.checks.base import (
+    CheckContext,
+    CheckError,
+    CheckType,
+    Outcome,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_backup import BackupClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_kafka import KafkaClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_opensearch import OpenSearchServiceClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_rds.type_defs import DBInstanceTypeDef
+    from mypy_boto3_redshift import RedshiftClient
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_synthetics import SyntheticsClient
+    from mypy_boto3_xray import XRayClient
+
+FAMILY = "AWS"
+SESSION_NAME = "preflight-check"
+
+
+def aws_error(exc: Exception) -> CheckError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = exc.operation_name
+        code = error.get("Code", "?")
+        return CheckError(f"AWS refused {operation}: {code}: {error.get('Message', '')}".strip())
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return CheckError(f"Could not reach AWS: {exc}")
+    return CheckError(f"AWS call failed: {exc}")
+
+
+class Aws:
+    """One check's view of one account and region: credentials, clients, tagged resources."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.target = target
+        self.region = target.cloud_region
+        self.config = Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"mode": "standard", "max_attempts": 3},
+        )
+        self.session = boto3.Session(region_name=self.region)
+        self._clients: dict[str, Any] = {}
+        self._tagged: list[str] | None = None
+        if target.cloud_role_arn:
+            self.session = self._assumed(target.cloud_role_arn)
+        if target.cloud_account_id:
+            sts = self.session.client("sts", region_name=self.region, config=self.config)
+            account = sts.get_caller_identity()["Account"]
+            if account != target.cloud_account_id:
+                raise CheckError(
+                    f"The credentials are for account {account}, "
+                    f"not the service's account {target.cloud_account_id}."
+                )
+
+    def _assumed(self, role_arn: str) -> boto3.Session:
+        sts = self.session.client("sts", region_name=self.region, config=self.config)
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.region,
+        )
+
+    def _client(self, name: str) -> Any:
+        if name not in self._clients:
+            self._clients[name] = self.session.client(
+                name,  # type: ignore[call-overload]
+                region_name=self.region,
+                config=self.config,
+            )
+        return self._clients[name]
+
+    @property
+    def tagging(self) -> ResourceGroupsTaggingAPIClient:
+        client: ResourceGroupsTaggingAPIClient = self._client("resourcegroupstaggingapi")
+        return client
+
+    @property
+    def rds(self) -> RDSClient:
+        client: RDSClient = self._client("rds")
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client = self._client("s3")
+        return client
+
+    @property
+    def sns(self) -> SNSClient:
+        client: SNSClient = self._client("sns")
+        return client
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    @property
+    def logs(self) -> CloudWatchLogsClient:
+        client: CloudWatchLogsClient = self._client("logs")
+        return client
+
+    @property
+    def ec2(self) -> EC2Client:
+        client: EC2Client = self._client("ec2")
+        return client
+
+    @property
+    def apigateway(self) -> APIGatewayClient:
+        client: APIGatewayClient = self._client("apigateway")
+        return client
+
+    @property
+    def autoscaling(self) -> AutoScalingClient:
+        client: AutoScalingClient = self._client("autoscaling")
+        return client
+
+    @property
+    def backup(self) -> BackupClient:
+        client: BackupClient = self._client("backup")
+        return client
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        client: CloudWatchClient = self._client("cloudwatch")
+        return client
+
+    @property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        client: ElasticLoadBalancingv2Client = self._client("elbv2")
+        return client
+
+    @property
+    def kafka(self) -> KafkaClient:
+        client: KafkaClient = self._client("kafka")
+        return client
+
+    @property
+    def awslambda(self) -> LambdaClient:
+        client: LambdaClient = self._client("lambda")
+        return client
+
+    @property
+    def opensearch(self) -> OpenSearchServiceClient:
+        client: OpenSearchServiceClient = self._client("opensearch")
+        return client
+
+    @property
+    def redshift(self) -> RedshiftClient:
+        client: RedshiftClient = self._client("redshift")
+        return client
+
+    @property
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self._client("sqs")
+        return client
+
+    @property
+    def synthetics(self) -> SyntheticsClient:
+        client: SyntheticsClient = self._client("synthetics")
+        return client
+
+    @property
+    def xray(self) -> XRayClient:
+        client: XRayClient = self._client("xray")
+        return client
+
+    def tagged(self, service: str, resource_type: str = "") -> list[str]:
+        """ARNs carrying ``Project = <project_tag>`` of one service (and resource type).
+
+        The type is matched on the ARN rather than with ``ResourceTypeFilters``: moto
+        5.2.5 returns nothing for ``logs:log-group``.
+        """
+        if self._tagged is None:
+            paginator = self.tagging.get_paginator("get_resources")
+            pages = paginator.paginate(
+                TagFilters=[{"Key": "Project", "Values": [self.target.project_tag]}]
+            )
+            self._tagged = [
+                m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]
+            ]
+        return sorted(arn for arn in self._tagged if arn_kind(arn) == (service, resource_type))
+
+    def db_instances(self) -> list[DBInstanceTypeDef]:
+        """The tagged RDS instances (Aurora clusters are not covered yet)."""
+        arns = set(self.tagged("rds", "db"))
+        if not arns:
+            return []
+        pages = self.rds.get_paginator("describe_db_instances").paginate()
+        found = [d for page in pages for d in page["DBInstances"] if d.get("DBInstanceArn") in arns]
+        return sorted(found, key=lambda d: d.get("DBInstanceIdentifier", ""))
+
+    def tables(self) -> list[TableDescriptionTypeDef]:
+        return [
+            self.dynamodb.describe_table(TableName=name_of(arn))["Table"]
+            for arn in self.tagged("dynamodb", "table")
+        ]
+
+
+def arn_kind(arn: str) -> tuple[str, str]:
+    """(service, resource type) of an ARN: ("rds", "db"), ("s3", ""), ("sns", "") …"""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return ("", "")
+    service, resource = parts[2], parts[5]
+    cut = min((i for i in (resource.find("/"), resource.find(":")) if i >= 0), default=-1)
+    return (service, resource[:cut] if cut >= 0 else "")
+
+
+def name_of(arn: str) -> str:
+    """The resource's name in its ARN (bucket, topic, table, log group, subnet id, db id)."""
+    resource = arn.split(":", 5)[5]
+    service, kind = arn_kind(arn)
+    if not kind:
+        return resource
+    name = resource[len(kind) + 1 :]
+    if service == "logs":
+        name = name.removesuffix(":*")
+    return name
+
+
+def verdict(
+    noun: str, checked: Iterable[str], offenders: dict[str, Any] | list[str], key: str, what: str
+) -> Outcome:
+    """Pass when nothing offends; fail naming the offenders; N/A when nothing was checked."""
+    names = sorted(checked)
+    if not names:
+        return Outcome.not_applicable(f"No {noun} with the service's Project tag.")
+    observed = {key: offenders, "checked": names}
+    if offenders:
+        listed = ", ".join(sorted(offenders))
+        return Outcome.failed(
+            f"{len(offenders)} of {len(names)} {noun} {what}: {listed}.", **observed
+        )
+    return Outcome.passed(f"All {len(names)} {noun} checked.", **observed)
+
+
+class AwsCheck(CheckType):
+    """The shared part: applicability, the thread and turning AWS errors into outcomes."""
+
+    family = FAMILY
+    reads = ("cloud_region", "project_tag", "cloud_role_arn", "cloud_account_id")
+    fresh_for_seconds = 6 * 3600
+
+    def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
+        raise NotImplementedError
+
+    async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        if not target.cloud_region or not target.project_tag:
+            return Outcome.not_applicable("The service has no AWS region or Project tag.")
+        return await asyncio.to_thread(self._collect, target, params, ctx.timeout)
+
+    def _collect(self, target: Target, params: dict[str, Any], timeout: float) -> Outcome:
+        try:
+            return self.collect(Aws(target, timeout), params)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(exc) from None
+
+
+def each(names: Iterable[str], offends: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+    checked = sorted(names)
+    return checked, [name for name in checked if offends(name)]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
