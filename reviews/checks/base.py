@@ -144,6 +144,8 @@ FAMILIES = (
     "reviews.checks.aws.exposure",
     "reviews.checks.aws.availability",
     "reviews.checks.aws.monitoring",
+    "reviews.checks.aws.tracing",
+    "reviews.checks.aws.messaging",
     "reviews.checks.alerting",
     "reviews.checks.repository",
 )
