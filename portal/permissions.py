@@ -133,6 +133,8 @@ def is_security_reviewer(user: Any) -> bool:
 
 add_perm("reviews.decide_waiver", is_security_reviewer | is_manager)
 add_perm("reviews.view_check_runs", reads_everything)
+# The platform connections' API secrets (PagerDuty, New Relic, Cloud Foundry).
+add_perm("reviews.manage_connections", is_admin)
 
 
 def visible_services(user: Any) -> Any:

@@ -187,6 +187,13 @@ CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
 CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
 # The only protocols git may use to read a service's repository.
 CHECK_GIT_PROTOCOLS = env_list("CHECK_GIT_PROTOCOLS", ["https"])
+# Fernet keys that encrypt the platform connections' secrets (PagerDuty, New Relic, Cloud
+# Foundry), newest first: the first encrypts, all decrypt, so a key can be rotated in.
+# Empty means one key derived from SECRET_KEY (rotating SECRET_KEY then needs the old
+# derived key listed here; `manage.py rotate_connection_secrets` re-encrypts).
+CONNECTION_SECRET_KEYS = [
+    key for key in env_secret("CONNECTION_SECRET_KEYS").replace(",", " ").split() if key
+]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are declared here, in code; django-celery-beat syncs them into the
 # database where admins can see (and pause) them.

@@ -10,7 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from checklists.models import ChecklistVersion, Item
 from portal.accounts.models import Team
-from reviews.checks.base import Result
+from reviews.checks.base import Credentials, Result
 
 
 class Hosting(models.TextChoices):
@@ -73,6 +73,27 @@ class Service(models.Model):
     )
     prometheus_url = models.URLField(blank=True, help_text="Base URL of its Prometheus.")
     alertmanager_url = models.URLField(blank=True, help_text="Base URL of its Alertmanager.")
+    pagerduty_service_id = models.CharField(
+        "PagerDuty service ID",
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(r"^P[A-Z0-9]{5,19}$", "A PagerDuty service ID looks like PABC123.")
+        ],
+        help_text="The ID in the service's PagerDuty URL, e.g. PABC123.",
+    )
+    cloud_foundry_space = models.CharField(
+        "Cloud Foundry space",
+        max_length=130,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[^/\s]{1,64}/[^/\s]{1,64}$",
+                "Give the organisation and space as org/space, e.g. gsa-benefits/production.",
+            )
+        ],
+        help_text="Where its apps run on cloud.gov, as org/space.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -497,3 +518,98 @@ class ServiceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ConnectionKind(models.TextChoices):
+    PAGERDUTY = "pagerduty", "PagerDuty"
+    NEW_RELIC = "newrelic", "New Relic"
+    CLOUD_FOUNDRY = "cloudfoundry", "Cloud Foundry (cloud.gov)"
+
+
+DEFAULT_API_URLS = {
+    ConnectionKind.PAGERDUTY: "https://api.pagerduty.com",
+    ConnectionKind.NEW_RELIC: "https://api.newrelic.com/graphql",
+    ConnectionKind.CLOUD_FOUNDRY: "https://api.fr.cloud.gov",
+}
+
+
+class PlatformConnection(models.Model):
+    """API access to a platform the checks read: the organisation's, or one team's own.
+
+    The secret (an API key, or a Cloud Foundry password) is stored encrypted; see
+    ``reviews.connections``. History records every change except the ciphertext.
+    """
+
+    kind = models.CharField(max_length=20, choices=ConnectionKind.choices)
+    name = models.CharField(max_length=100)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connections",
+        help_text="Leave empty for the organisation's connection; a team's own overrides it.",
+    )
+    api_url = models.URLField(
+        "API URL", help_text="PagerDuty or Cloud Foundry API root, or New Relic's GraphQL URL."
+    )
+    username = models.CharField(
+        max_length=200, blank=True, help_text="Cloud Foundry only: the service account's username."
+    )
+    account = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^\d+$", "A New Relic account ID is a number.")],
+        help_text="New Relic only: limit monitors to this account ID.",
+    )
+    secret_ciphertext = models.TextField(editable=False)
+    secret_changed_at = models.DateTimeField(null=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(excluded_fields=["secret_ciphertext"])
+
+    class Meta:
+        ordering = ("kind", "name")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "team"],
+                condition=models.Q(team__isnull=False),
+                name="one_connection_per_kind_and_team",
+                violation_error_message="This team already has a connection of this kind.",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(team__isnull=True),
+                name="one_organisation_connection_per_kind",
+                violation_error_message="The organisation already has a connection of this kind.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+    def set_secret(self, plaintext: str) -> None:
+        from django.utils import timezone
+
+        from reviews.connections import encrypt
+
+        self.secret_ciphertext = encrypt(plaintext)
+        self.secret_changed_at = timezone.now()
+
+    def credentials(self) -> Credentials:
+        from reviews.connections import UndecryptableSecret, decrypt
+
+        try:
+            secret, problem = decrypt(self.secret_ciphertext), ""
+        except UndecryptableSecret as exc:
+            secret, problem = "", f"The {self.get_kind_display()} connection “{self.name}”: {exc}"
+        return Credentials(
+            kind=self.kind,
+            name=self.name,
+            api_url=self.api_url,
+            username=self.username,
+            account=self.account,
+            secret=secret,
+            problem=problem,
+        )

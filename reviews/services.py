@@ -46,6 +46,8 @@ SERVICE_FIELDS = (
     "project_tag",
     "prometheus_url",
     "alertmanager_url",
+    "pagerduty_service_id",
+    "cloud_foundry_space",
 )
 
 

@@ -42,6 +42,16 @@ class Route:
     delay: float = 0.0  # seconds to wait before answering
 
 
+@dataclass(frozen=True)
+class Received:
+    """One request as the server got it."""
+
+    method: str
+    target: str  # the path and query
+    headers: dict[str, str]
+    body: bytes
+
+
 NOT_FOUND = Route(404, {"Content-Type": "text/plain"}, "not found")
 
 
@@ -88,11 +98,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         path = urlsplit(self.path).path
-        route = owner.routes.get(path, NOT_FOUND)
+        # A route for the exact path and query wins over one for the path alone.
+        route = owner.routes.get(self.path) or owner.routes.get(path, NOT_FOUND)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        received = Received(self.command, self.path, dict(self.headers.items()), body)
         # ``in_flight`` counts requests being held (before any answer is sent), so a
         # client can only start its next request after this one stopped counting.
         with owner.lock:
             owner.requests.append(path)
+            owner.received.append(received)
             owner.in_flight += 1
             owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
         try:
@@ -101,13 +116,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with owner.lock:
                 owner.in_flight -= 1
-        body = route.body.encode() if isinstance(route.body, str) else route.body
+        answer = route.body.encode() if isinstance(route.body, str) else route.body
         self.send_response(route.status)
         for name, value in route.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(answer)
+
+    do_POST = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -119,6 +136,7 @@ class LocalServer:
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
+        self.received: list[Received] = []
         self.errors: list[BaseException | None] = []
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -146,7 +164,7 @@ class LocalServer:
         body: bytes | str = b"",
         delay: float = 0.0,
     ) -> str:
-        """Answer ``path`` this way; returns the path's URL on 127.0.0.1."""
+        """Answer ``path`` (or a path and query, which wins) this way; returns its URL."""
         self.routes[path] = Route(status, dict(headers or {}), body, delay)
         return self.url(path)
 
@@ -154,6 +172,7 @@ class LocalServer:
         with self.lock:
             self.routes.clear()
             self.requests.clear()
+            self.received.clear()
             self.errors.clear()
             self.max_in_flight = self.in_flight
 

@@ -23,6 +23,20 @@ class Result(models.TextChoices):
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """A platform connection's API access, as a check needs it (see reviews.connections)."""
+
+    kind: str  # "pagerduty", "newrelic", "cloudfoundry"
+    name: str
+    api_url: str
+    username: str = ""
+    account: str = ""
+    secret: str = field(default="", repr=False)
+    # Why the credentials cannot be used (an undecryptable secret): checks report it.
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class Target:
     """What a check reads about a service (copied from the Service row)."""
 
@@ -38,6 +52,12 @@ class Target:
     repository_url: str = ""
     prometheus_url: str = ""
     alertmanager_url: str = ""
+    pagerduty_service_id: str = ""
+    cloud_foundry_space: str = ""  # "org/space"
+    credentials: tuple[Credentials, ...] = ()
+
+    def connection(self, kind: str) -> Credentials | None:
+        return next((c for c in self.credentials if c.kind == kind), None)
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,9 @@ FAMILIES = (
     "reviews.checks.aws.messaging",
     "reviews.checks.alerting",
     "reviews.checks.repository",
+    "reviews.checks.pagerduty",
+    "reviews.checks.newrelic",
+    "reviews.checks.cloudfoundry",
 )
 
 

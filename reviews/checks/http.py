@@ -27,8 +27,14 @@ def _reason(exc: BaseException) -> str:
 
 
 async def _get(ctx: CheckContext, url: str, *, follow: bool = True) -> httpx.Response:
+    return await request(ctx, "GET", url, follow_redirects=follow)
+
+
+async def request(ctx: CheckContext, method: str, url: str, **options: Any) -> httpx.Response:
+    """One HTTP request on the sweep's client; every failure to get an answer is a
+    ``CheckError`` saying why. ``options`` go to httpx (headers, json, data, auth …)."""
     try:
-        response: httpx.Response = await ctx.client.get(url, follow_redirects=follow)
+        response: httpx.Response = await ctx.client.request(method, url, **options)
         return response
     except httpx.TimeoutException:
         raise CheckError(f"No answer from {url} within {ctx.timeout:g} s.") from None

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import Item
-from reviews.checks.base import Outcome, Result, Target, binding_id, check_type
+from reviews.checks.base import Credentials, Outcome, Result, Target, binding_id, check_type
 from reviews.checks.runner import Job
+from reviews.connections import all_credentials, credentials_for
 from reviews.models import (
     CheckResult,
     CheckRun,
@@ -37,7 +38,12 @@ OPEN_STATES = (
 )
 
 
-def target_for(service: Service) -> Target:
+def target_for(
+    service: Service, credentials: dict[tuple[str, int | None], Credentials] | None = None
+) -> Target:
+    """What the checks read about ``service``; pass ``all_credentials()`` when making many."""
+    if credentials is None:
+        credentials = all_credentials()
     return Target(
         service_id=service.pk,
         health_check_url=service.health_check_url,
@@ -51,6 +57,9 @@ def target_for(service: Service) -> Target:
         repository_url=service.repository_url,
         prometheus_url=service.prometheus_url,
         alertmanager_url=service.alertmanager_url,
+        pagerduty_service_id=service.pagerduty_service_id,
+        cloud_foundry_space=service.cloud_foundry_space,
+        credentials=credentials_for(service.team_id, credentials),
     )
 
 
@@ -97,8 +106,10 @@ def plan(service_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
 
 def jobs_from(payload: Sequence[dict[str, Any]]) -> list[Job]:
     services = Service.objects.in_bulk({item["service_id"] for item in payload})
+    credentials = all_credentials()
+    targets = {pk: target_for(service, credentials) for pk, service in services.items()}
     return [
-        Job(key=item["key"], target=target_for(services[item["service_id"]]), params=item["params"])
+        Job(key=item["key"], target=targets[item["service_id"]], params=item["params"])
         for item in payload
         if item["service_id"] in services
     ]

@@ -1,0 +1,91 @@
+"""What the checks of API platforms share (PagerDuty, New Relic, Cloud Foundry): the
+service's connection of the right kind, HTTPS only, and JSON answers turned into clear
+errors.
+
+The credentials come from a ``PlatformConnection`` (``reviews.connections``) on the
+``Target``; a secret is only ever sent over HTTPS and never appears in an outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from reviews.checks.base import CheckContext, CheckError, CheckType, Credentials, Outcome, Target
+from reviews.checks.http import request
+
+_REFUSED = {401: "refused the credentials", 403: "does not allow the credentials to read this"}
+
+
+class PlatformCheck(CheckType):
+    """A check that reads a platform's API with the service's connection of ``kind``."""
+
+    kind: ClassVar[str]
+    platform: ClassVar[str]  # the platform's name, for explanations
+
+    def applies(self, target: Target) -> str:
+        """Why the check does not apply to ``target`` ("" when it does)."""
+        raise NotImplementedError
+
+    async def collect(self, target: Target, params: dict[str, Any], api: Api) -> Outcome:
+        raise NotImplementedError
+
+    async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
+        reason = self.applies(target)
+        if reason:
+            return Outcome.not_applicable(reason)
+        credentials = target.connection(self.kind)
+        if credentials is None:
+            raise CheckError(
+                f"No {self.platform} connection is set up: an admin adds one under "
+                "Admin, Platform connections."
+            )
+        if credentials.problem:
+            raise CheckError(credentials.problem)
+        if urlsplit(credentials.api_url).scheme != "https":
+            raise CheckError(
+                f"The {self.platform} connection's API URL is not HTTPS; "
+                "its secret is only ever sent over HTTPS."
+            )
+        return await self.collect(target, params, Api(ctx, credentials, self.platform))
+
+
+class Api:
+    """JSON calls to one platform with one connection's credentials."""
+
+    def __init__(self, ctx: CheckContext, credentials: Credentials, platform: str) -> None:
+        self.ctx = ctx
+        self.credentials = credentials
+        self.platform = platform
+        self.base = credentials.api_url.rstrip("/")
+        self.headers: dict[str, str] = {"Accept": "application/json"}
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") else f"{self.base}{path}"
+
+    async def call(self, method: str, path: str, **options: Any) -> Any:
+        """The JSON answer of ``method path``; a refusal or an odd answer is a CheckError."""
+        url = self.url(path)
+        headers = {**self.headers, **options.pop("headers", {})}
+        response = await request(self.ctx, method, url, headers=headers, **options)
+        where = urlsplit(url).path
+        if response.status_code in _REFUSED:
+            raise CheckError(
+                f"{self.platform} {_REFUSED[response.status_code]} of the connection "
+                f"“{self.credentials.name}” ({response.status_code} on {where})."
+            )
+        if response.status_code == 404:
+            raise NotFound(f"{self.platform} has no {where}.")
+        if response.status_code >= 300:
+            raise CheckError(f"{self.platform} answered {response.status_code} on {where}.")
+        try:
+            return response.json()
+        except ValueError:
+            raise CheckError(f"{self.platform} did not answer JSON on {where}.") from None
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.call("GET", path, params=params or None)
+
+
+class NotFound(CheckError):
+    """The platform answered 404."""
