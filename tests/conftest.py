@@ -17,8 +17,6 @@ import os
 import urllib.request
 from collections.abc import Iterator
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/preflight")
-
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -33,9 +31,16 @@ PASSWORD = "correct horse battery staple"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    url = os.environ["DATABASE_URL"]
-    if not url.startswith("postgres"):
-        raise pytest.UsageError(f"Tests run against PostgreSQL; DATABASE_URL is {url!r}")
+    url = os.environ.get("DATABASE_URL", "")
+    # pytest-django loads the settings before this file: what counts is the engine they
+    # ended up with.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if not url.startswith("postgres") or "postgresql" not in engine:
+        raise pytest.UsageError(
+            f"Tests run against PostgreSQL; the database engine is {engine} "
+            f"(DATABASE_URL={os.environ.get('DATABASE_URL')!r}). Run them with `make test`, "
+            "or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/preflight."
+        )
     if not reachable(url, 5432):
         hint = " (CI=true)" if IN_CI else ""
         raise pytest.UsageError(
