@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test lint typecheck check-migrations pytest browser stack deploy-check bench-evidence clean
+.PHONY: help install demo test lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -34,11 +34,18 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: .venv/.synced node_modules/.package-lock.json
 
-# Debian's Chromium for the browser tests (Playwright never downloads browsers here).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages some tests run for real: Chromium for the browser tests (Playwright
+# never downloads browsers here), Prometheus and Alertmanager for the alerting checks.
+# One apt-get update, only when something is missing.
+# Each package installs a command of its own name.
+SYSTEM_PACKAGES := chromium prometheus prometheus-alertmanager
+system-packages:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do \
+	  command -v "$$package" >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages for the tests:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    $$missing >/dev/null; fi
 
 demo: install
 	$(RUN) python manage.py migrate --noinput
@@ -56,7 +63,7 @@ typecheck: install
 check-migrations: install
 	$(RUN) python manage.py makemigrations --check --dry-run
 
-pytest: install browser
+pytest: install system-packages
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest $(PYTEST_ARGS)
 
 test: lint typecheck check-migrations pytest
