@@ -4,8 +4,9 @@ Nothing is patched in-process: one ``ThreadedMotoServer`` serves the whole sessi
 test resets it (``POST /moto-api/reset``) and points boto3 at it with ``AWS_ENDPOINT_URL``,
 which the checks honour like any boto3 code. Resources are set up through boto3 too.
 
-Not covered (moto's server lacks the calls): Synthetics canary runs, Backup selections and
-recovery points, SNS delivery-status attributes.
+This module covers what all AWS checks share (applicability, errors, credentials, roles,
+one batch) and the first checks; each family module has its own test file
+(``test_checks_aws_<module>.py``), where ``tests/aws_gaps.py`` fills the calls moto lacks.
 
 No database except the one ``target_for`` test.
 """
@@ -47,18 +48,37 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 def test_the_aws_family_registers_the_expected_check_types():
     assert AWS_KEYS == [
+        "aws.apigateway.authorizers",
+        "aws.autoscaling.three_azs",
+        "aws.backup.plans",
+        "aws.backup.recovery_points",
+        "aws.cloudwatch.alarm_5xx",
+        "aws.cloudwatch.canary_alarms",
+        "aws.cloudwatch.dashboards",
         "aws.dynamodb.encrypted",
         "aws.dynamodb.gsi_limit",
         "aws.dynamodb.pitr",
+        "aws.lambda.in_vpc",
+        "aws.lambda.not_public",
         "aws.logs.retention",
+        "aws.msk.encrypted",
+        "aws.opensearch.encrypted",
+        "aws.opensearch.in_vpc",
         "aws.rds.encrypted",
         "aws.rds.multi_az",
         "aws.rds.not_public",
         "aws.rds.read_replica",
+        "aws.redshift.encrypted",
         "aws.s3.encrypted",
         "aws.s3.public_access_blocked",
+        "aws.sns.delivery_logging",
         "aws.sns.encrypted",
+        "aws.sqs.dlq_alarm",
         "aws.subnets.three_azs",
+        "aws.synthetics.canaries",
+        "aws.tagging.project",
+        "aws.xray.api_stages",
+        "aws.xray.lambdas",
     ]
 
 
@@ -75,6 +95,14 @@ def test_every_aws_check_is_not_applicable_without_a_project_tag(key):
     assert run_one(key, tag="").result == Result.NOT_APPLICABLE
 
 
+# Checks whose item asks for something to exist: with nothing tagged they fail, not N/A.
+EXISTENCE_CHECKS = {
+    "aws.cloudwatch.alarm_5xx",
+    "aws.cloudwatch.dashboards",
+    "aws.synthetics.canaries",
+}
+
+
 def test_every_aws_check_is_not_applicable_when_only_another_projects_resources_exist():
     db("theirs-db", tags=OTHER, StorageEncrypted=False)
     bucket("theirs-bucket", tags=OTHER)
@@ -87,8 +115,11 @@ def test_every_aws_check_is_not_applicable_when_only_another_projects_resources_
     outcomes = run_jobs([Job(key, target, {}) for key in AWS_KEYS], timeout=5)
 
     for key, outcome in zip(AWS_KEYS, outcomes, strict=True):
-        assert outcome.result == Result.NOT_APPLICABLE, (key, outcome)
-        assert "with the service's Project tag" in outcome.explanation
+        if key in EXISTENCE_CHECKS:  # the item asks for the thing to exist
+            assert outcome.result == Result.FAIL, (key, outcome)
+        else:
+            assert outcome.result == Result.NOT_APPLICABLE, (key, outcome)
+            assert "the service's Project tag" in outcome.explanation, (key, outcome)
 
 
 def test_an_unreachable_endpoint_is_an_error_with_the_reason_returned_quickly(monkeypatch):
@@ -166,6 +197,22 @@ def test_a_role_arn_makes_the_check_assume_the_role_and_read_its_account():
     assert without_role.result == Result.NOT_APPLICABLE, without_role
 
 
+SATISFIED = [
+    "aws.dynamodb.encrypted",
+    "aws.dynamodb.gsi_limit",
+    "aws.dynamodb.pitr",
+    "aws.logs.retention",
+    "aws.rds.encrypted",
+    "aws.rds.multi_az",
+    "aws.rds.not_public",
+    "aws.rds.read_replica",
+    "aws.s3.encrypted",
+    "aws.s3.public_access_blocked",
+    "aws.sns.encrypted",
+    "aws.subnets.three_azs",
+]
+
+
 def test_all_the_aws_checks_run_together_in_one_batch():
     db("db-1", StorageEncrypted=True, MultiAZ=True)
     replica("db-1-replica", "db-1")
@@ -183,8 +230,17 @@ def test_all_the_aws_checks_run_together_in_one_batch():
 
     outcomes = run_jobs([Job(key, target, {}) for key in AWS_KEYS], timeout=5)
 
+    # The resources above satisfy the first checks; the others (each tested in its own
+    # module) must still run alongside without erroring, except the one that needs a
+    # call moto lacks (recovery points, answered by GapProxy in its own tests).
     results = {key: o.result for key, o in zip(AWS_KEYS, outcomes, strict=True)}
-    assert results == dict.fromkeys(AWS_KEYS, Result.PASS), outcomes
+    assert {key: results[key] for key in SATISFIED} == dict.fromkeys(SATISFIED, Result.PASS)
+    errors = {
+        k: o.explanation
+        for k, o in zip(AWS_KEYS, outcomes, strict=True)
+        if o.result == Result.ERROR
+    }
+    assert set(errors) == {"aws.backup.recovery_points"}, errors
 
 
 @pytest.mark.django_db

@@ -89,7 +89,7 @@ def test_rotation_changes_nothing_when_one_secret_cannot_be_decrypted(settings):
     settings.CONNECTION_SECRET_KEYS = [key_a]
     before = PlatformConnection.objects.get(pk=readable.pk).secret_ciphertext
 
-    with pytest.raises(CommandError, match="nothing was changed: New Relic: newrelic org[.]"):
+    with pytest.raises(CommandError, match=r"nothing was changed: New Relic: newrelic org\."):
         call_command("rotate_connection_secrets")
 
     assert PlatformConnection.objects.get(pk=readable.pk).secret_ciphertext == before
