@@ -12,7 +12,14 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from portal.accounts.roles import Role
 
@@ -48,6 +55,18 @@ class CheckBinding(_Strict):
                 "mappings); quote dates and times"
             ) from None
         return params
+
+    @model_validator(mode="after")
+    def _known_check(self) -> CheckBinding:
+        """The key names a check type and the params are ones it takes; ``ci.`` keys are
+        pushed by pipelines (any name, no params to check)."""
+        if self.key.startswith("ci."):
+            return self
+        from reviews.checks.base import check_type
+
+        checker = check_type(self.key)  # ValueError: Unknown check “…”.
+        checker.params(self.params)  # ValueError naming the parameter
+        return self
 
 
 class ParsedItem(_Strict):

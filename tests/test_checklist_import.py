@@ -726,9 +726,7 @@ STRUCTURED = {
                     "text": "The service has a health check",
                     "must_have": True,
                     "guidance": "Return 200 when healthy.\n\n- check the database\n",
-                    "checks": [
-                        {"key": "http.health", "params": {"url": "https://example.gov/health"}}
-                    ],
+                    "checks": [{"key": "http.health", "params": {"max_ms": 500}}],
                 },
                 {"ref": "runbook", "text": "A runbook exists"},
             ],
@@ -740,8 +738,8 @@ STRUCTURED = {
                     "text": "TLS everywhere",
                     "must_have": True,
                     "checks": [
-                        {"key": "tls.certificate", "params": {"host": "example.gov", "days": 30}},
-                        {"key": "http.redirects_to_https"},
+                        {"key": "tls.certificate", "params": {"min_days": 45}},
+                        {"key": "http.https_redirect"},
                     ],
                 }
             ],
@@ -766,7 +764,7 @@ sections:
           Return 200 when healthy.
 
           - check the database
-        checks: [{key: http.health, params: {url: "https://example.gov/health"}}]
+        checks: [{key: http.health, params: {max_ms: 500}}]
       - ref: runbook
         text: A runbook exists
   - title: Security
@@ -775,8 +773,8 @@ sections:
         must_have: true
         checks:
           - key: tls.certificate
-            params: {host: example.gov, days: 30}
-          - key: http.redirects_to_https
+            params: {min_days: 45}
+          - key: http.https_redirect
 """
 
 EXPECTED_STRUCTURED_ITEMS = [
@@ -786,7 +784,7 @@ EXPECTED_STRUCTURED_ITEMS = [
         "The service has a health check",
         "Return 200 when healthy.\n\n- check the database",
         True,
-        [{"key": "http.health", "params": {"url": "https://example.gov/health"}}],
+        [{"key": "http.health", "params": {"max_ms": 500}}],
     ),
     ("Operations", "runbook", "A runbook exists", "", False, []),
     (
@@ -796,8 +794,8 @@ EXPECTED_STRUCTURED_ITEMS = [
         "",
         True,
         [
-            {"key": "tls.certificate", "params": {"host": "example.gov", "days": 30}},
-            {"key": "http.redirects_to_https", "params": {}},
+            {"key": "tls.certificate", "params": {"min_days": 45}},
+            {"key": "http.https_redirect", "params": {}},
         ],
     ),
 ]
@@ -1055,3 +1053,59 @@ def test_a_bad_file_does_not_touch_an_existing_checklist(tmp_path):
 
     assert ChecklistVersion.objects.count() == 1
     assert list(Item.objects.values_list("text", flat=True)) == ["Backups run"]
+
+
+@pytest.mark.parametrize(
+    ("binding", "message"),
+    [
+        ("{key: http.healthz}", "Unknown check “http.healthz”"),
+        ("{key: http.health, params: {url: x}}", "http.health takes no parameter “url”"),
+        ("{key: http.health, params: {max_ms: fast}}", "“max_ms” must be int"),
+    ],
+)
+def test_a_binding_to_an_unknown_check_or_parameter_is_a_clear_error(tmp_path, binding, message):
+    path = write(
+        tmp_path,
+        "bound.yaml",
+        "title: T\nsections:\n  - title: S\n    items:\n      - text: a\n"
+        f"        checks: [{binding}]\n",
+    )
+
+    with pytest.raises(CommandError, match=message):
+        import_file(path)
+    assert nothing_stored()
+
+
+def test_pipeline_checks_bind_under_any_ci_name(tmp_path):
+    path = write(
+        tmp_path,
+        "ci.yaml",
+        "title: T\nsections:\n  - title: S\n    items:\n      - text: a\n"
+        "        checks: [{key: ci.load_test}]\n",
+    )
+
+    import_file(path)
+
+    assert ChecklistVersion.objects.get().items.get().checks == [
+        {"key": "ci.load_test", "params": {}}
+    ]
+
+
+def test_every_builtin_binding_names_a_check_with_valid_parameters(db):
+    from reviews.checks.base import check_type
+
+    call_command("load_builtin_checklists", stdout=io.StringIO())
+    bindings = [
+        (item.version.checklist.slug, binding)
+        for item in Item.objects.select_related("version__checklist").exclude(checks=[])
+        for binding in item.checks
+    ]
+
+    assert bindings
+    for _, binding in bindings:
+        check_type(binding["key"]).params(binding["params"])
+    bound = {(slug, b["key"]) for slug, b in bindings}
+    for key in ("aws.backup.plans", "aws.sqs.dlq_alarm", "aws.apigateway.authorizers"):
+        assert ("hackney-production-deployment", key) in bound
+    for key in ("pagerduty.on_call", "cloudfoundry.instances", "repo.lock_file"):
+        assert ("18f-good-production-practices", key) in bound

@@ -52,7 +52,7 @@ sections:
       - {ref: tls, text: TLS everywhere, must_have: true}
       - ref: scans
         text: Vulnerability scans run
-        checks: [{key: http.health, params: {url: "https://example.gov/health"}}]
+        checks: [{key: http.health, params: {max_ms: 500}}]
 """
 
 # From V1: "status-page" added, "runbook" removed, "backups" text changed, "restores"
@@ -72,7 +72,7 @@ sections:
       - {ref: tls, text: TLS everywhere, must_have: true, guidance: HSTS too.}
       - ref: scans
         text: Vulnerability scans run
-        checks: [{key: http.health, params: {url: "https://example.gov/health"}}]
+        checks: [{key: http.health, params: {max_ms: 500}}]
       - {ref: on-call, text: Someone is on call}
 """
 
@@ -552,7 +552,7 @@ def test_the_diff_between_two_versions_is_keyed_by_ref(published):
 
 
 def test_the_diff_reports_check_and_signoff_role_changes(published):
-    changed = V1.replace('"https://example.gov/health"', '"https://example.gov/healthz"').replace(
+    changed = V1.replace("max_ms: 500", "max_ms: 800").replace(
         "[security_reviewer]", "[security_reviewer, manager]"
     )
     v2 = import_text(changed).version

@@ -86,7 +86,14 @@ def test_a_platform_check_is_not_applicable_without_the_services_setting(key, tr
     assert outcome.result == Result.NOT_APPLICABLE, outcome
 
 
-@pytest.mark.parametrize("key", sorted(PLATFORM_TARGETS))
+def test_new_relic_without_a_connection_is_not_applicable(trusting):
+    outcome = run("newrelic.synthetics", Target(1, project_tag="benefits"), trusting)
+
+    assert outcome.result == Result.NOT_APPLICABLE
+    assert outcome.explanation == "No New Relic connection is set up, so New Relic is not checked."
+
+
+@pytest.mark.parametrize("key", sorted(set(PLATFORM_TARGETS) - {"newrelic.synthetics"}))
 def test_a_platform_check_without_a_connection_is_an_error_saying_how_to_add_one(key, trusting):
     outcome = run(key, Target(1, **PLATFORM_TARGETS[key]), trusting)
 

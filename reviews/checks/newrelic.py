@@ -48,6 +48,7 @@ class NewRelicMonitorsCheck(PlatformCheck):
     family = "New Relic"
     kind = "newrelic"
     platform = "New Relic"
+    optional = True
     expected = (
         "enabled monitors tagged with the Project, every max_period_minutes or more often, passing"
     )

@@ -22,6 +22,11 @@ class PlatformCheck(CheckType):
 
     kind: ClassVar[str]
     platform: ClassVar[str]  # the platform's name, for explanations
+    # True when the check applies only where the organisation uses the platform at all
+    # (New Relic, found by the Project tag every service has): no connection means not
+    # applicable. False when the service names its place on the platform (a PagerDuty
+    # service ID), so a missing connection is a set-up error to fix.
+    optional: ClassVar[bool] = False
 
     def applies(self, target: Target) -> str:
         """Why the check does not apply to ``target`` ("" when it does)."""
@@ -35,6 +40,10 @@ class PlatformCheck(CheckType):
         if reason:
             return Outcome.not_applicable(reason)
         credentials = target.connection(self.kind)
+        if credentials is None and self.optional:
+            return Outcome.not_applicable(
+                f"No {self.platform} connection is set up, so {self.platform} is not checked."
+            )
         if credentials is None:
             raise CheckError(
                 f"No {self.platform} connection is set up: an admin adds one under "
