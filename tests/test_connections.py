@@ -228,3 +228,33 @@ def test_a_services_platform_settings_are_validated(benefits_team):
         bad.full_clean()
 
     assert set(raised.value.message_dict) == {"pagerduty_service_id", "cloud_foundry_space"}
+
+
+def test_saving_and_deleting_connections_is_audited_without_the_secret(cast, client_for):
+    from portal.audit.models import AuditEvent, AuditKind
+
+    admin = client_for(cast["admin"])
+    admin.post(ADD_URL, form())
+    stored = PlatformConnection.objects.get()
+    url = f"/admin/reviews/platformconnection/{stored.pk}/change/"
+    admin.post(url, form(name="Renamed", secret="", api_url=stored.api_url))
+    admin.post(url, form(name="Renamed", secret="a-new-key-123", api_url=stored.api_url))
+    admin.post(f"/admin/reviews/platformconnection/{stored.pk}/delete/", {"post": "yes"})
+
+    events = list(
+        AuditEvent.objects.filter(
+            kind__in=[AuditKind.CONNECTION_SAVED, AuditKind.CONNECTION_DELETED]
+        ).order_by("pk")
+    )
+    assert [
+        (e.kind, e.details.get("created"), e.details.get("secret_changed")) for e in events
+    ] == [
+        (AuditKind.CONNECTION_SAVED, True, True),
+        (AuditKind.CONNECTION_SAVED, False, False),
+        (AuditKind.CONNECTION_SAVED, False, True),
+        (AuditKind.CONNECTION_DELETED, None, None),
+    ]
+    assert all(e.actor == cast["admin"] for e in events)
+    assert events[-1].details["platform"] == "pagerduty"
+    for event in events:
+        assert SECRET not in str(event.details) and "a-new-key" not in str(event.details)

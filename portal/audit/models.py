@@ -17,6 +17,8 @@ class AuditKind(models.TextChoices):
     ROLE_REVOKED = "role_revoked", "Role revoked"
     TEAM_MEMBER_ADDED = "team_member_added", "Added to team"
     TEAM_MEMBER_REMOVED = "team_member_removed", "Removed from team"
+    CONNECTION_SAVED = "connection_saved", "Platform connection saved"
+    CONNECTION_DELETED = "connection_deleted", "Platform connection deleted"
 
 
 class AuditEvent(models.Model):

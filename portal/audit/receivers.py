@@ -1,4 +1,5 @@
-"""Signal receivers that turn sign-in, MFA, role and team changes into audit events."""
+"""Signal receivers that turn sign-in, MFA, role and team changes, and changes to the
+platform connections' API credentials, into audit events."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from allauth.mfa import signals as mfa_signals
 from django.contrib.auth import signals as auth_signals
 from django.contrib.auth.models import Group
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from simple_history.models import HistoricalRecords
@@ -16,6 +17,7 @@ from portal.accounts.models import Team, User
 from portal.accounts.roles import Role, role_for_group_name
 from portal.audit.events import record
 from portal.audit.models import AuditKind
+from reviews.models import PlatformConnection
 
 
 def _current_request() -> HttpRequest | None:
@@ -179,3 +181,47 @@ def _staff_flag_changed(sender: Any, instance: User, **kwargs: Any) -> None:
             role=Role.ADMIN.value,
         )
     instance.forget_roles()
+
+
+@receiver(pre_save, sender=PlatformConnection)
+def _remember_secret(sender: Any, instance: PlatformConnection, **kwargs: Any) -> None:
+    previous = (
+        PlatformConnection.objects.filter(pk=instance.pk)
+        .values_list("secret_ciphertext", flat=True)
+        .first()
+    )
+    instance._secret_changed = previous != instance.secret_ciphertext  # type: ignore[attr-defined]
+
+
+def _connection_details(connection: PlatformConnection) -> dict[str, Any]:
+    return {
+        "platform": connection.kind,
+        "name": connection.name,
+        "team": connection.team.slug if connection.team else None,
+        "api_url": connection.api_url,
+        "enabled": connection.enabled,
+    }
+
+
+@receiver(post_save, sender=PlatformConnection)
+def _connection_saved(
+    sender: Any, instance: PlatformConnection, created: bool, **kwargs: Any
+) -> None:
+    record(
+        AuditKind.CONNECTION_SAVED,
+        request=_current_request(),
+        subject_label=str(instance),
+        created=created,
+        secret_changed=bool(getattr(instance, "_secret_changed", created)),
+        **_connection_details(instance),
+    )
+
+
+@receiver(post_delete, sender=PlatformConnection)
+def _connection_deleted(sender: Any, instance: PlatformConnection, **kwargs: Any) -> None:
+    record(
+        AuditKind.CONNECTION_DELETED,
+        request=_current_request(),
+        subject_label=str(instance),
+        **_connection_details(instance),
+    )
