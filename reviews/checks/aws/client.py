@@ -22,6 +22,7 @@ from reviews.checks.base import (
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_apigateway.type_defs import RestApiTypeDef
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_backup import BackupClient
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_kafka import KafkaClient
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationTypeDef
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_opensearch import OpenSearchServiceClient
+    from mypy_boto3_opensearch.type_defs import DomainStatusTypeDef
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_rds.type_defs import DBInstanceTypeDef
     from mypy_boto3_redshift import RedshiftClient
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from mypy_boto3_xray import XRayClient
 
 FAMILY = "AWS"
+DESCRIBE_DOMAINS_AT_ONCE = 5  # OpenSearch's describe_domains takes at most five names
 SESSION_NAME = "preflight-check"
 
 
@@ -227,6 +231,44 @@ class Aws:
             self.dynamodb.describe_table(TableName=name_of(arn))["Table"]
             for arn in self.tagged("dynamodb", "table")
         ]
+
+    def functions(self) -> list[FunctionConfigurationTypeDef]:
+        """The tagged Lambda functions, from one listing (no call per function)."""
+        arns = set(self.tagged("lambda", "function"))
+        if not arns:
+            return []
+        pages = self.awslambda.get_paginator("list_functions").paginate()
+        found = [f for page in pages for f in page["Functions"] if f.get("FunctionArn") in arns]
+        return sorted(found, key=lambda f: f.get("FunctionName", ""))
+
+    def rest_apis(self) -> list[RestApiTypeDef]:
+        """The REST APIs whose own tags carry the Project (the tagging API misses them in
+        moto)."""
+        pages = self.apigateway.get_paginator("get_rest_apis").paginate()
+        tag = self.target.project_tag
+        found = [
+            api
+            for page in pages
+            for api in page.get("items", [])
+            if api.get("tags", {}).get("Project") == tag
+        ]
+        return sorted(found, key=lambda api: (api.get("name", ""), api.get("id", "")))
+
+    def opensearch_domains(self) -> list[DomainStatusTypeDef]:
+        """The tagged OpenSearch (and Elasticsearch) domains, not being deleted. The tagging
+        API misses them in moto, so they are listed and their own tags read one by one."""
+        listed = self.opensearch.list_domain_names()["DomainNames"]
+        names = sorted(d["DomainName"] for d in listed)
+        found: list[DomainStatusTypeDef] = []
+        for start in range(0, len(names), DESCRIBE_DOMAINS_AT_ONCE):
+            batch = names[start : start + DESCRIBE_DOMAINS_AT_ONCE]
+            for domain in self.opensearch.describe_domains(DomainNames=batch)["DomainStatusList"]:
+                if domain.get("Deleted"):
+                    continue
+                tags = self.opensearch.list_tags(ARN=domain["ARN"])["TagList"]
+                if {t["Key"]: t["Value"] for t in tags}.get("Project") == self.target.project_tag:
+                    found.append(domain)
+        return sorted(found, key=lambda d: d["DomainName"])
 
 
 def arn_kind(arn: str) -> tuple[str, str]:

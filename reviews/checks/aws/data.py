@@ -20,7 +20,6 @@ from reviews.checks.base import Outcome, Result, register
 
 if TYPE_CHECKING:
     from mypy_boto3_backup.type_defs import BackupSelectionOutputTypeDef
-    from mypy_boto3_opensearch.type_defs import DomainStatusTypeDef
 
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 
@@ -163,24 +162,6 @@ def _project_tag(tags: dict[str, str], aws: Aws) -> bool:
 
 # --- OpenSearch, MSK, Redshift -----------------------------------------------------------
 
-DESCRIBE_DOMAINS_AT_ONCE = 5  # describe_domains takes at most five names
-
-
-def _domains(aws: Aws) -> list[DomainStatusTypeDef]:
-    """The tagged OpenSearch (and Elasticsearch) domains. The tagging API misses them in
-    moto, so they are listed and their tags read one by one."""
-    names = sorted(d["DomainName"] for d in aws.opensearch.list_domain_names()["DomainNames"])
-    found: list[DomainStatusTypeDef] = []
-    for start in range(0, len(names), DESCRIBE_DOMAINS_AT_ONCE):
-        batch = names[start : start + DESCRIBE_DOMAINS_AT_ONCE]
-        for domain in aws.opensearch.describe_domains(DomainNames=batch)["DomainStatusList"]:
-            if domain.get("Deleted"):
-                continue
-            tags = aws.opensearch.list_tags(ARN=domain["ARN"])["TagList"]
-            if _project_tag({t["Key"]: t["Value"] for t in tags}, aws):
-                found.append(domain)
-    return sorted(found, key=lambda d: d["DomainName"])
-
 
 @register
 class OpenSearchEncryptedCheck(AwsCheck):
@@ -196,7 +177,7 @@ class OpenSearchEncryptedCheck(AwsCheck):
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
         at_rest: dict[str, bool] = {}
         node_to_node: dict[str, bool] = {}
-        for domain in _domains(aws):
+        for domain in aws.opensearch_domains():
             name = domain["DomainName"]
             at_rest[name] = bool(domain.get("EncryptionAtRestOptions", {}).get("Enabled"))
             node_to_node[name] = bool(domain.get("NodeToNodeEncryptionOptions", {}).get("Enabled"))

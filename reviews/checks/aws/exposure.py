@@ -85,13 +85,7 @@ class ApiGatewayAuthorizersCheck(AwsCheck):
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
         public = set(params["public_paths"])
-        pages = aws.apigateway.get_paginator("get_rest_apis").paginate()
-        apis = [
-            api
-            for page in pages
-            for api in page.get("items", [])
-            if api.get("tags", {}).get("Project") == aws.target.project_tag
-        ]
+        apis = aws.rest_apis()
         names = _unique_names([(api["id"], api.get("name", api["id"])) for api in apis])
         open_methods: dict[str, list[str]] = {}
         for api in apis:
@@ -236,15 +230,7 @@ class LambdaInVpcCheck(AwsCheck):
     expected = "VpcConfig with at least one subnet on every tagged function"
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
-        arns = set(aws.tagged("lambda", "function"))
-        if not arns:
-            return Outcome.not_applicable("No Lambda functions with the service's Project tag.")
-        # One listing returns every function's VpcConfig: no call per function.
-        pages = aws.awslambda.get_paginator("list_functions").paginate()
-        functions = sorted(
-            (f for page in pages for f in page["Functions"] if f["FunctionArn"] in arns),
-            key=lambda f: f["FunctionName"],
-        )
+        functions = aws.functions()  # one listing returns every function's VpcConfig
         outside = [
             f["FunctionName"] for f in functions if not f.get("VpcConfig", {}).get("SubnetIds")
         ]
@@ -253,8 +239,6 @@ class LambdaInVpcCheck(AwsCheck):
 
 
 # --- OpenSearch ------------------------------------------------------------------------------
-
-DESCRIBE_DOMAINS_MAX = 5  # describe_domains takes at most five names per call
 
 
 @register
@@ -269,20 +253,13 @@ class OpenSearchInVpcCheck(AwsCheck):
     expected = "VPCOptions with subnets (no public endpoint) on every tagged OpenSearch domain"
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
-        names = sorted(d["DomainName"] for d in aws.opensearch.list_domain_names()["DomainNames"])
-        public: dict[str, str] = {}
-        checked: list[str] = []
-        for start in range(0, len(names), DESCRIBE_DOMAINS_MAX):
-            batch = names[start : start + DESCRIBE_DOMAINS_MAX]
-            for domain in aws.opensearch.describe_domains(DomainNames=batch)["DomainStatusList"]:
-                tags = aws.opensearch.list_tags(ARN=domain["ARN"])["TagList"]
-                if not any(
-                    t["Key"] == "Project" and t["Value"] == aws.target.project_tag for t in tags
-                ):
-                    continue
-                checked.append(domain["DomainName"])
-                if not domain.get("VPCOptions", {}).get("SubnetIds"):
-                    public[domain["DomainName"]] = domain.get("Endpoint", "public endpoint")
+        domains = aws.opensearch_domains()
+        checked = [d["DomainName"] for d in domains]
+        public = {
+            d["DomainName"]: d.get("Endpoint", "public endpoint")
+            for d in domains
+            if not d.get("VPCOptions", {}).get("SubnetIds")
+        }
         return verdict(
             "OpenSearch domains", checked, public, "public", "have a public endpoint, not a VPC"
         )

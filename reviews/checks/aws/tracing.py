@@ -19,17 +19,7 @@ from reviews.checks.aws.client import Aws, AwsCheck, verdict
 from reviews.checks.base import Outcome, register
 
 if TYPE_CHECKING:
-    from mypy_boto3_apigateway.type_defs import RestApiTypeDef
-
-
-def rest_apis(aws: Aws) -> list[RestApiTypeDef]:
-    """The REST APIs whose own tags carry ``Project = <project_tag>``."""
-    pages = aws.apigateway.get_paginator("get_rest_apis").paginate()
-    tag = aws.target.project_tag
-    found = [
-        api for page in pages for api in page["items"] if api.get("tags", {}).get("Project") == tag
-    ]
-    return sorted(found, key=lambda api: (api.get("name", ""), api.get("id", "")))
+    pass
 
 
 @register
@@ -39,7 +29,7 @@ class ApiStagesTracingCheck(AwsCheck):
     expected = "tracingEnabled on every stage of the tagged REST APIs"
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
-        apis = rest_apis(aws)
+        apis = aws.rest_apis()
         if not apis:
             return Outcome.not_applicable(
                 "No API Gateway REST APIs with the service's Project tag."
@@ -67,13 +57,9 @@ class LambdaTracingCheck(AwsCheck):
     expected = "TracingConfig.Mode Active on every tagged Lambda function"
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
-        arns = set(aws.tagged("lambda", "function"))
-        modes: dict[str, str] = {}
-        if arns:
-            for page in aws.awslambda.get_paginator("list_functions").paginate():
-                for function in page["Functions"]:
-                    if function.get("FunctionArn") in arns:
-                        mode = function.get("TracingConfig", {}).get("Mode", "PassThrough")
-                        modes[function["FunctionName"]] = mode
+        modes = {
+            f["FunctionName"]: f.get("TracingConfig", {}).get("Mode", "PassThrough")
+            for f in aws.functions()
+        }
         bad = {name: mode for name, mode in modes.items() if mode != "Active"}
         return verdict("Lambda functions", modes, bad, "untraced", "have X-Ray tracing off")
