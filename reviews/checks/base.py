@@ -174,7 +174,7 @@ FAMILIES = (
 )
 
 
-def _load_families() -> None:
+def load_families() -> None:
     import importlib
 
     for module in FAMILIES:
@@ -182,7 +182,7 @@ def _load_families() -> None:
 
 
 def check_type(key: str) -> type[CheckType]:
-    _load_families()
+    load_families()
     try:
         return REGISTRY[key]
     except KeyError:
@@ -190,7 +190,7 @@ def check_type(key: str) -> type[CheckType]:
 
 
 def all_check_types() -> list[type[CheckType]]:
-    _load_families()
+    load_families()
     return sorted(REGISTRY.values(), key=lambda cls: (cls.family, cls.key))
 
 
