@@ -1,7 +1,8 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
@@ -129,6 +130,20 @@ class PlatformConnectionAdmin(SimpleHistoryAdmin):
     list_display = ("name", "kind", "team", "api_url", "enabled", "secret_changed_at")
     list_filter = ("kind", "enabled")
     readonly_fields = ("secret_changed_at",)
+    actions = ("verify_connections",)
+
+    @admin.action(description="Test the selected connections")
+    def verify_connections(self, request: HttpRequest, queryset: Any) -> None:
+        """One read-only call per connection; says what the platform answered."""
+        from reviews.checks.base import Result
+        from reviews.checks.platforms import verify_connection
+
+        for connection in queryset:
+            outcome = verify_connection(
+                connection.credentials(), timeout=settings.CHECK_TIMEOUT_SECONDS
+            )
+            level = messages.SUCCESS if outcome.result == Result.PASS else messages.ERROR
+            self.message_user(request, f"{connection}: {outcome.explanation}", level)
 
     def _allowed(self, request: HttpRequest) -> bool:
         return can(request.user, "reviews.manage_connections")

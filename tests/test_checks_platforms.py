@@ -21,6 +21,7 @@ import pytest
 import trustme
 
 from reviews.checks.base import Credentials, Outcome, Result, Target
+from reviews.checks.platforms import verify_connection
 from reviews.checks.runner import Job, run_jobs
 from tests.http_servers import LocalServer, closed_port, server_context
 
@@ -531,3 +532,63 @@ def test_cloud_foundry_follows_pagination_of_the_apps(api, trusting):
     assert outcome.result == Result.FAIL
     assert outcome.observed["apps"]["api"] == {"instances": 0, "running": 0}
     assert outcome.observed["apps"]["web"] == {"instances": 2, "running": 2}
+
+
+# --- testing a connection -----------------------------------------------------------------
+
+
+def test_testing_a_pagerduty_connection_makes_one_read_only_call(api, trusting):
+    answer(api, "/abilities", {"abilities": ["teams", "urgencies"]})
+
+    outcome = try_connection(credentials("pagerduty", api.url("")), trusting)
+
+    assert outcome.result == Result.PASS, outcome
+    assert outcome.explanation == "PagerDuty accepted the key (2 abilities)."
+    [request] = api.received
+    assert (request.method, request.target) == ("GET", "/abilities")
+    assert request.headers["Authorization"] == f"Token token={SECRET}"
+
+
+def test_testing_a_new_relic_connection_names_the_keys_user(api, trusting):
+    answer(api, "/graphql", {"data": {"actor": {"user": {"email": "ops@example.gov"}}}})
+
+    outcome = try_connection(credentials("newrelic", api.url("/graphql")), trusting)
+
+    assert outcome.result == Result.PASS, outcome
+    assert outcome.explanation == "New Relic accepted the key of ops@example.gov."
+
+
+def test_testing_a_cloud_foundry_connection_signs_in(api, trusting):
+    cf_api(api, [])
+    answer(
+        api,
+        "/v3/organizations",
+        {"resources": [{"guid": "org-1"}], "pagination": {"total_results": 3}},
+    )
+
+    outcome = try_connection(
+        credentials("cloudfoundry", api.url(""), username="deployer"), trusting
+    )
+
+    assert outcome.result == Result.PASS, outcome
+    assert outcome.explanation == "Signed in to Cloud Foundry as deployer; it sees 3 orgs."
+
+
+def test_testing_a_refused_connection_is_an_error_naming_it(api, trusting):
+    answer(api, "/abilities", {"error": {"message": "Unauthorized"}}, status=401)
+
+    outcome = try_connection(credentials("pagerduty", api.url("")), trusting)
+
+    assert outcome.result == Result.ERROR
+    assert outcome.explanation.startswith("PagerDuty refused the credentials of the connection")
+
+
+def test_testing_a_connection_never_sends_the_secret_over_plain_http(trusting):
+    outcome = try_connection(credentials("newrelic", "http://127.0.0.1:9/graphql"), trusting)
+
+    assert outcome.result == Result.ERROR
+    assert "is not HTTPS" in outcome.explanation
+
+
+def try_connection(credentials: Credentials, trusting: ssl.SSLContext) -> Outcome:
+    return verify_connection(credentials, timeout=3, ssl_context=trusting)

@@ -258,3 +258,37 @@ def test_saving_and_deleting_connections_is_audited_without_the_secret(cast, cli
     assert events[-1].details["platform"] == "pagerduty"
     for event in events:
         assert SECRET not in str(event.details) and "a-new-key" not in str(event.details)
+
+
+def test_the_admin_tests_connections_and_says_what_each_platform_answered(
+    cast, client_for, tmp_path, monkeypatch
+):
+    import json
+
+    import trustme
+
+    from tests.http_servers import LocalServer, server_context
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    # The action uses the system trust store, which OpenSSL reads from SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    with LocalServer.running(server_context(ca.issue_cert("127.0.0.1"))) as fake:
+        fake.route("/abilities", 200, {"Content-Type": "application/json"}, json.dumps({}))
+        fake.route("/graphql", 401, {"Content-Type": "application/json"}, "{}")
+        good = connect(api_url=fake.url(""))
+        bad = connect(kind="newrelic", api_url=fake.url("/graphql"))
+
+        response = client_for(cast["admin"]).post(
+            "/admin/reviews/platformconnection/",
+            {"action": "verify_connections", "_selected_action": [good.pk, bad.pk]},
+            follow=True,
+        )
+
+    said = sorted(str(m) for m in response.context["messages"])
+    assert said == [
+        "New Relic: newrelic org: New Relic refused the credentials of the connection "
+        "“newrelic org” (401 on /graphql).",
+        "PagerDuty: pagerduty org: PagerDuty accepted the key (0 abilities).",
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reviews.checks.base import CheckError, Outcome, Target, register
-from reviews.checks.platforms import Api, PlatformCheck
+from reviews.checks.platforms import Api, PlatformCheck, probe
 
 # A runaway ``next`` link must not loop forever.
 MAX_PAGES = 50
@@ -48,6 +48,14 @@ async def sign_in(api: Api) -> None:
     if not token.get("access_token"):
         raise CheckError("Cloud Foundry's UAA gave no access token.")
     api.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+
+@probe("cloudfoundry", "Cloud Foundry")
+async def signs_in(api: Api) -> str:
+    await sign_in(api)
+    orgs = await api.get("/v3/organizations", per_page=1)
+    total = (orgs.get("pagination") or {}).get("total_results", len(orgs.get("resources") or []))
+    return f"Signed in to Cloud Foundry as {api.credentials.username}; it sees {total} orgs."
 
 
 @register

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reviews.checks.base import CheckError, Outcome, Target, register
-from reviews.checks.platforms import Api, PlatformCheck
+from reviews.checks.platforms import Api, PlatformCheck, probe
 
 MONITORS_QUERY = """
 query Monitors($query: String!, $cursor: String) {
@@ -35,6 +35,17 @@ query Monitors($query: String!, $cursor: String) {
 """
 # Enough pages for thousands of monitors; a runaway cursor must not loop forever.
 MAX_PAGES = 20
+
+
+@probe("newrelic", "New Relic")
+async def accepts_the_key(api: Api) -> str:
+    api.headers["API-Key"] = api.credentials.secret
+    answer = await api.call("POST", "", json={"query": "{ actor { user { email } } }"})
+    if answer.get("errors"):
+        messages = "; ".join(e.get("message", "?") for e in answer["errors"])
+        raise CheckError(f"New Relic refused the query: {messages}")
+    email = ((answer.get("data") or {}).get("actor") or {}).get("user", {}).get("email", "?")
+    return f"New Relic accepted the key of {email}."
 
 
 def _quoted(value: str) -> str:

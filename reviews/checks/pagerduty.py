@@ -11,10 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from reviews.checks.base import CheckError, Outcome, Target, register
-from reviews.checks.platforms import Api, NotFound, PlatformCheck
+from reviews.checks.platforms import Api, NotFound, PlatformCheck, probe
 
 # Statuses of a service that can page someone (``disabled`` and ``maintenance`` cannot).
 LIVE_STATUSES = ("active", "warning", "critical")
+
+
+def authorise(api: Api) -> None:
+    api.headers["Authorization"] = f"Token token={api.credentials.secret}"
+    api.headers["Accept"] = "application/vnd.pagerduty+json;version=2"
+
+
+@probe("pagerduty", "PagerDuty")
+async def accepts_the_key(api: Api) -> str:
+    authorise(api)
+    answer = await api.get("/abilities")
+    return f"PagerDuty accepted the key ({len(answer.get('abilities') or [])} abilities)."
 
 
 class PagerDutyCheck(PlatformCheck):
@@ -28,8 +40,7 @@ class PagerDutyCheck(PlatformCheck):
         return "" if target.pagerduty_service_id else "The service has no PagerDuty service ID."
 
     async def service(self, target: Target, api: Api, **params: Any) -> dict[str, Any]:
-        api.headers["Authorization"] = f"Token token={api.credentials.secret}"
-        api.headers["Accept"] = "application/vnd.pagerduty+json;version=2"
+        authorise(api)
         try:
             answer = await api.get(f"/services/{target.pagerduty_service_id}", **params)
         except NotFound:

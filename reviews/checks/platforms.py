@@ -8,8 +8,13 @@ The credentials come from a ``PlatformConnection`` (``reviews.connections``) on 
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
+
+import httpx
 
 from reviews.checks.base import CheckContext, CheckError, CheckType, Credentials, Outcome, Target
 from reviews.checks.http import request
@@ -49,14 +54,19 @@ class PlatformCheck(CheckType):
                 f"No {self.platform} connection is set up: an admin adds one under "
                 "Admin, Platform connections."
             )
-        if credentials.problem:
-            raise CheckError(credentials.problem)
-        if urlsplit(credentials.api_url).scheme != "https":
-            raise CheckError(
-                f"The {self.platform} connection's API URL is not HTTPS; "
-                "its secret is only ever sent over HTTPS."
-            )
-        return await self.collect(target, params, Api(ctx, credentials, self.platform))
+        return await self.collect(target, params, usable(ctx, credentials, self.platform))
+
+
+def usable(ctx: CheckContext, credentials: Credentials, platform: str) -> Api:
+    """An Api for ``credentials``, or a CheckError saying why they cannot be used."""
+    if credentials.problem:
+        raise CheckError(credentials.problem)
+    if urlsplit(credentials.api_url).scheme != "https":
+        raise CheckError(
+            f"The {platform} connection's API URL is not HTTPS; "
+            "its secret is only ever sent over HTTPS."
+        )
+    return Api(ctx, credentials, platform)
 
 
 class Api:
@@ -98,3 +108,41 @@ class Api:
 
 class NotFound(CheckError):
     """The platform answered 404."""
+
+
+# How each platform proves a connection works (kind → platform name, probe); filled in by
+# the platform modules.
+Probe = Callable[[Api], Awaitable[str]]
+PROBES: dict[str, tuple[str, Probe]] = {}
+
+
+def probe(kind: str, platform: str) -> Callable[[Probe], Probe]:
+    def register_probe(function: Probe) -> Probe:
+        PROBES[kind] = (platform, function)
+        return function
+
+    return register_probe
+
+
+def verify_connection(
+    credentials: Credentials, *, timeout: float, ssl_context: ssl.SSLContext | None = None
+) -> Outcome:
+    """Whether the platform accepts ``credentials``: pass with what it said, or an error
+    with the reason. One small read-only call (two for Cloud Foundry's sign-in)."""
+    from reviews.checks.base import load_families
+
+    load_families()
+    platform, function = PROBES[credentials.kind]
+    context = ssl_context or ssl.create_default_context()
+
+    async def main() -> Outcome:
+        async with httpx.AsyncClient(
+            verify=context, timeout=httpx.Timeout(timeout), trust_env=False
+        ) as client:
+            ctx = CheckContext(client=client, timeout=timeout, ssl_context=context)
+            try:
+                return Outcome.passed(await function(usable(ctx, credentials, platform)))
+            except CheckError as exc:
+                return Outcome.error(str(exc))
+
+    return asyncio.run(main())
