@@ -275,7 +275,7 @@ def test_rds_encrypted_passes_when_every_tagged_instance_is_encrypted():
 
     assert outcome.result == Result.PASS, outcome
     assert outcome.observed == {"unencrypted": [], "checked": ["db-1"]}
-    assert outcome.expected == "StorageEncrypted on every tagged RDS instance"
+    assert outcome.expected == "StorageEncrypted on every tagged RDS instance and cluster"
 
 
 def test_rds_encrypted_fails_naming_the_unencrypted_instance():

@@ -6,42 +6,71 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reviews.checks.aws.client import Aws, AwsCheck, name_of, verdict
+from reviews.checks.aws.client import Aws, AwsCheck, cluster_label, name_of, rds_noun, verdict
 from reviews.checks.base import Outcome, register
+
+# An Aurora cluster's instances report MultiAZ false whatever the cluster spans, and the
+# cluster's AvailabilityZones are where its storage is copied (always three), not where
+# an instance could take over: the zones of its instances are the evidence.
+CLUSTER_MIN_AZS = 2
 
 
 @register
 class RdsMultiAzCheck(AwsCheck):
     key = "aws.rds.multi_az"
-    title = "RDS primary instances are Multi-AZ"
-    expected = "MultiAZ on every tagged RDS instance that is not a read replica"
+    title = "RDS primary instances and clusters are Multi-AZ"
+    expected = (
+        "MultiAZ on every tagged RDS instance that is not a read replica, and every tagged "
+        "cluster with instances in at least two availability zones (or MultiAZ)"
+    )
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
+        databases = aws.databases()
         primaries = [
-            d for d in aws.db_instances() if not d.get("ReadReplicaSourceDBInstanceIdentifier")
+            d for d in databases.standalone if not d.get("ReadReplicaSourceDBInstanceIdentifier")
         ]
-        bad = [d["DBInstanceIdentifier"] for d in primaries if not d.get("MultiAZ")]
-        checked = [d["DBInstanceIdentifier"] for d in primaries]
-        return verdict("RDS primary instances", checked, bad, "single_az", "are single-AZ")
+        spread = {d["DBInstanceIdentifier"]: bool(d.get("MultiAZ")) for d in primaries}
+        for cluster in databases.clusters:
+            members = databases.members[cluster["DBClusterIdentifier"]]
+            zones = {d["AvailabilityZone"] for d in members if d.get("AvailabilityZone")}
+            spread[cluster_label(cluster)] = (
+                bool(cluster.get("MultiAZ")) or len(zones) >= CLUSTER_MIN_AZS
+            )
+        bad = [name for name, multi_az in spread.items() if not multi_az]
+        noun = rds_noun("primary instances", len(primaries), len(databases.clusters))
+        return verdict(noun, spread, bad, "single_az", "are single-AZ")
 
 
 @register
 class RdsReadReplicaCheck(AwsCheck):
+    """An Aurora cluster has no read replicas of its writer: its reader instances
+    (``IsClusterWriter`` false) serve reads and are what it fails over to."""
+
     key = "aws.rds.read_replica"
-    title = "RDS primary instances have a read replica"
-    expected = "at least one read replica for every tagged RDS primary instance"
+    title = "RDS primary instances have a read replica, clusters a reader"
+    expected = (
+        "at least one read replica for every tagged RDS primary instance, and at least one "
+        "reader instance in every tagged cluster"
+    )
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
+        databases = aws.databases()
         primaries = [
-            d for d in aws.db_instances() if not d.get("ReadReplicaSourceDBInstanceIdentifier")
+            d for d in databases.standalone if not d.get("ReadReplicaSourceDBInstanceIdentifier")
         ]
-        bad = [
-            d["DBInstanceIdentifier"]
+        replicated = {
+            d["DBInstanceIdentifier"]: bool(d.get("ReadReplicaDBInstanceIdentifiers"))
             for d in primaries
-            if not d.get("ReadReplicaDBInstanceIdentifiers")
-        ]
-        checked = [d["DBInstanceIdentifier"] for d in primaries]
-        return verdict("RDS primary instances", checked, bad, "without_replica", "have no replica")
+        }
+        replicated |= {
+            cluster_label(c): any(
+                m.get("IsClusterWriter") is False for m in c.get("DBClusterMembers", [])
+            )
+            for c in databases.clusters
+        }
+        bad = [name for name, has_one in replicated.items() if not has_one]
+        noun = rds_noun("primary instances", len(primaries), len(databases.clusters))
+        return verdict(noun, replicated, bad, "without_replica", "have no replica")
 
 
 @register

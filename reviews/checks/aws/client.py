@@ -4,7 +4,8 @@ the verdict over them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_opensearch import OpenSearchServiceClient
     from mypy_boto3_opensearch.type_defs import DomainStatusTypeDef
     from mypy_boto3_rds import RDSClient
-    from mypy_boto3_rds.type_defs import DBInstanceTypeDef
+    from mypy_boto3_rds.type_defs import DBClusterTypeDef, DBInstanceTypeDef
     from mypy_boto3_redshift import RedshiftClient
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_s3 import S3Client
@@ -76,6 +77,7 @@ class Aws:
         self.session = boto3.Session(region_name=self.region)
         self._clients: dict[str, Any] = {}
         self._tagged: list[str] | None = None
+        self._all_db_instances: list[DBInstanceTypeDef] | None = None
         if target.cloud_role_arn:
             self.session = self._assumed(target.cloud_role_arn)
         if target.cloud_account_id:
@@ -218,13 +220,59 @@ class Aws:
         return sorted(arn for arn in self._tagged if arn_kind(arn) == (service, resource_type))
 
     def db_instances(self) -> list[DBInstanceTypeDef]:
-        """The tagged RDS instances (Aurora clusters are not covered yet)."""
+        """The tagged RDS instances, Aurora cluster members among them. A member names its
+        cluster in ``DBClusterIdentifier`` and reports what the cluster owns (encryption,
+        zones, failover) poorly, e.g. ``MultiAZ: false`` in a cluster that spans zones:
+        judge those settings with ``databases()``, which reads them on the cluster."""
         arns = set(self.tagged("rds", "db"))
         if not arns:
             return []
-        pages = self.rds.get_paginator("describe_db_instances").paginate()
-        found = [d for page in pages for d in page["DBInstances"] if d.get("DBInstanceArn") in arns]
+        found = [d for d in self._db_instances() if d.get("DBInstanceArn") in arns]
         return sorted(found, key=lambda d: d.get("DBInstanceIdentifier", ""))
+
+    def _db_instances(self) -> list[DBInstanceTypeDef]:
+        """Every RDS instance in the account and region, listed once per check."""
+        if self._all_db_instances is None:
+            pages = self.rds.get_paginator("describe_db_instances").paginate()
+            self._all_db_instances = [d for page in pages for d in page["DBInstances"]]
+        return self._all_db_instances
+
+    def db_clusters(self, also: Collection[str] = ()) -> list[DBClusterTypeDef]:
+        """The tagged RDS clusters (Aurora, and Multi-AZ DB clusters), plus the clusters
+        whose identifiers are in ``also`` whatever their tags."""
+        arns = set(self.tagged("rds", "cluster"))
+        if not arns and not also:
+            return []
+        pages = self.rds.get_paginator("describe_db_clusters").paginate()
+        found = [
+            c
+            for page in pages
+            for c in page["DBClusters"]
+            if c.get("DBClusterArn") in arns or c.get("DBClusterIdentifier") in also
+        ]
+        return sorted(found, key=lambda c: c.get("DBClusterIdentifier", ""))
+
+    def databases(self) -> Databases:
+        """The service's RDS databases, as the RDS checks judge them.
+
+        A cluster is the service's when it or any of its instances carries the Project tag
+        (AWS copies tags neither from a cluster to the instances added to it nor back), and
+        then all its instances are too.
+        """
+        tagged = self.db_instances()
+        clusters = self.db_clusters(
+            also={d["DBClusterIdentifier"] for d in tagged if d.get("DBClusterIdentifier")}
+        )
+        ids = {c["DBClusterIdentifier"] for c in clusters}
+        members: dict[str, list[DBInstanceTypeDef]] = {cluster: [] for cluster in ids}
+        if ids:
+            for instance in self._db_instances():
+                if instance.get("DBClusterIdentifier") in ids:
+                    members[instance["DBClusterIdentifier"]].append(instance)
+        for found in members.values():
+            found.sort(key=lambda d: d.get("DBInstanceIdentifier", ""))
+        standalone = [d for d in tagged if not d.get("DBClusterIdentifier")]
+        return Databases(standalone=standalone, clusters=clusters, members=members)
 
     def tables(self) -> list[TableDescriptionTypeDef]:
         return [
@@ -269,6 +317,40 @@ class Aws:
                 if {t["Key"]: t["Value"] for t in tags}.get("Project") == self.target.project_tag:
                     found.append(domain)
         return sorted(found, key=lambda d: d["DomainName"])
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The service's RDS databases: standalone instances are judged one by one, clusters as
+    a whole, since encryption, zones and failover belong to an Aurora cluster rather than
+    to its instances. Only PubliclyAccessible stays per instance."""
+
+    standalone: list[DBInstanceTypeDef]  # tagged instances in no cluster, read replicas too
+    clusters: list[DBClusterTypeDef]  # tagged clusters and the clusters of tagged instances
+    members: dict[str, list[DBInstanceTypeDef]]  # cluster id → its instances, tagged or not
+
+    @property
+    def instances(self) -> list[DBInstanceTypeDef]:
+        """Every instance: the standalone ones and all the clusters' members."""
+        found = self.standalone + [d for ds in self.members.values() for d in ds]
+        return sorted(found, key=lambda d: d.get("DBInstanceIdentifier", ""))
+
+
+def cluster_label(cluster: DBClusterTypeDef) -> str:
+    """How the RDS checks name a cluster among instances: “cluster <id>”."""
+    return f"cluster {cluster['DBClusterIdentifier']}"
+
+
+def rds_noun(instances: str, n_instances: int, n_clusters: int) -> str:
+    """“RDS instances”, “RDS clusters” or “RDS instances and clusters”, after what was
+    judged; “RDS instances or clusters” when nothing was."""
+    if n_instances and n_clusters:
+        return f"RDS {instances} and clusters"
+    if n_clusters:
+        return "RDS clusters"
+    if n_instances:
+        return f"RDS {instances}"
+    return f"RDS {instances} or clusters"
 
 
 def arn_kind(arn: str) -> tuple[str, str]:

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from reviews.checks.aws.client import Aws, AwsCheck, each, error_code, name_of, verdict
+from reviews.checks.aws.client import (
+    Aws,
+    AwsCheck,
+    cluster_label,
+    each,
+    error_code,
+    name_of,
+    rds_noun,
+    verdict,
+)
 from reviews.checks.base import Outcome, Result, register
 
 if TYPE_CHECKING:
@@ -26,15 +35,22 @@ SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 
 @register
 class RdsEncryptedCheck(AwsCheck):
+    """Standalone instances are judged on their own StorageEncrypted, Aurora clusters on the
+    cluster's (their instances share it); clusters are named “cluster <id>”."""
+
     key = "aws.rds.encrypted"
-    title = "RDS instances are encrypted at rest"
-    expected = "StorageEncrypted on every tagged RDS instance"
+    title = "RDS instances and clusters are encrypted at rest"
+    expected = "StorageEncrypted on every tagged RDS instance and cluster"
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
-        instances = aws.db_instances()
-        bad = [d["DBInstanceIdentifier"] for d in instances if not d.get("StorageEncrypted")]
-        checked = [d["DBInstanceIdentifier"] for d in instances]
-        return verdict("RDS instances", checked, bad, "unencrypted", "are not encrypted")
+        databases = aws.databases()
+        encrypted = {
+            d["DBInstanceIdentifier"]: d.get("StorageEncrypted") for d in databases.standalone
+        }
+        encrypted |= {cluster_label(c): c.get("StorageEncrypted") for c in databases.clusters}
+        bad = [name for name, is_on in encrypted.items() if not is_on]
+        noun = rds_noun("instances", len(databases.standalone), len(databases.clusters))
+        return verdict(noun, encrypted, bad, "unencrypted", "are not encrypted")
 
 
 @register

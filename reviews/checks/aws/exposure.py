@@ -15,14 +15,20 @@ BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Rest
 
 @register
 class RdsNotPublicCheck(AwsCheck):
+    """PubliclyAccessible belongs to each instance, so an Aurora cluster's instances are
+    judged one by one, every instance of a tagged cluster included."""
+
     key = "aws.rds.not_public"
     title = "RDS instances are not publicly accessible"
-    expected = "PubliclyAccessible is false on every tagged RDS instance"
+    expected = (
+        "PubliclyAccessible is false on every tagged RDS instance and every instance of a "
+        "tagged cluster"
+    )
 
     def collect(self, aws: Aws, params: dict[str, Any]) -> Outcome:
         # AWS always answers true or false; anything but false (moto leaves it out when it
         # was not given at creation) is not evidence of a private instance.
-        instances = aws.db_instances()
+        instances = aws.databases().instances
         bad = [
             d["DBInstanceIdentifier"] for d in instances if d.get("PubliclyAccessible") is not False
         ]
