@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -179,3 +181,22 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     return moto_url
+
+
+# --- TLS: a test certificate authority, for the HTTPS servers the checks reach -------------
+
+
+@pytest.fixture(scope="session")
+def ca() -> Any:
+    """An in-memory trustme CA that issues the local HTTPS servers' certificates."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def trusting(ca: Any) -> ssl.SSLContext:
+    """The client side: the system defaults plus the test CA."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context

@@ -34,19 +34,6 @@ ONE_YEAR = "max-age=31536000; includeSubDomains"
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    """The client side: the system defaults plus the test CA."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
-@pytest.fixture(scope="module")
 def _http() -> Iterator[LocalServer]:
     with LocalServer.running() as server:
         yield server

@@ -29,18 +29,6 @@ SECRET = "u+pd-secret-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
-@pytest.fixture(scope="module")
 def _api(ca: trustme.CA) -> Iterator[LocalServer]:
     with LocalServer.running(server_context(ca.issue_cert("127.0.0.1"))) as server:
         yield server
