@@ -292,3 +292,12 @@ def test_the_admin_tests_connections_and_says_what_each_platform_answered(
         "“newrelic org” (401 on /graphql).",
         "PagerDuty: pagerduty org: PagerDuty accepted the key (0 abilities).",
     ]
+
+
+def test_the_administration_page_links_to_the_connections(cast, client_for):
+    connect()
+
+    page = client_for(cast["admin"]).get("/administration/").content.decode()
+
+    assert "1 connection to PagerDuty, New Relic or Cloud Foundry" in page
+    assert 'href="/admin/reviews/platformconnection/"' in page

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from portal.accounts.models import SecurityPolicy, Team, User
 from portal.navigation import landing_item
 from portal.permissions import permission_required
+from reviews.models import PlatformConnection
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -25,6 +26,7 @@ def administration(request: HttpRequest) -> HttpResponse:
         "user_count": User.objects.count(),
         "team_count": Team.objects.count(),
         "policy": SecurityPolicy.current(),
+        "connection_count": PlatformConnection.objects.count(),
     }
     return render(request, "accounts/administration.html", context)
 
