@@ -87,7 +87,7 @@ def test_a_platform_check_without_a_connection_is_an_error_saying_how_to_add_one
     outcome = run(key, Target(1, **PLATFORM_TARGETS[key]), trusting)
 
     assert outcome.result == Result.ERROR, outcome
-    assert "connection is set up: an admin adds one under Admin, Platform connections" in (
+    assert "connection is set up: an admin adds one under Administration, Platform connections" in (
         outcome.explanation
     )
 

@@ -52,7 +52,7 @@ class PlatformCheck(CheckType):
         if credentials is None:
             raise CheckError(
                 f"No {self.platform} connection is set up: an admin adds one under "
-                "Admin, Platform connections."
+                "Administration, Platform connections."
             )
         return await self.collect(target, params, usable(ctx, credentials, self.platform))
 
