@@ -8,6 +8,7 @@ reaching the target is an ``error`` outcome with the reason.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -174,7 +175,9 @@ FAMILIES = (
 )
 
 
+@functools.cache
 def load_families() -> None:
+    """Import every family module once (``check_type`` asks on every job)."""
     import importlib
 
     for module in FAMILIES:

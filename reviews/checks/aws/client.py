@@ -376,15 +376,32 @@ def name_of(arn: str) -> str:
 
 
 def verdict(
-    noun: str, checked: Iterable[str], offenders: dict[str, Any] | list[str], key: str, what: str
+    noun: str,
+    checked: Iterable[str],
+    offenders: dict[str, Any] | list[str],
+    key: str,
+    what: str,
+    *,
+    reasons: bool = False,
+    also: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Pass when nothing offends; fail naming the offenders; N/A when nothing was checked."""
+    """Pass when nothing offends; fail naming the offenders; N/A when nothing was checked.
+
+    With ``reasons``, ``offenders`` maps each name to a list of what is wrong with it, and
+    the explanation says so: "a (no alarm; stale), b (…)". ``also`` adds observed values
+    to a pass or a fail.
+    """
     names = sorted(checked)
     if not names:
         return Outcome.not_applicable(f"No {noun} with the service's Project tag.")
-    observed = {key: offenders, "checked": names}
+    observed = {key: offenders, "checked": names, **(also or {})}
     if offenders:
-        listed = ", ".join(sorted(offenders))
+        if reasons and isinstance(offenders, dict):
+            listed = ", ".join(
+                f"{name} ({'; '.join(why)})" for name, why in sorted(offenders.items())
+            )
+        else:
+            listed = ", ".join(sorted(offenders))
         return Outcome.failed(
             f"{len(offenders)} of {len(names)} {noun} {what}: {listed}.", **observed
         )

@@ -25,7 +25,7 @@ from reviews.checks.aws.client import (
     rds_noun,
     verdict,
 )
-from reviews.checks.base import Outcome, Result, register
+from reviews.checks.base import Outcome, register
 
 if TYPE_CHECKING:
     from mypy_boto3_backup.type_defs import BackupSelectionOutputTypeDef
@@ -121,10 +121,7 @@ class DynamoDbEncryptedCheck(AwsCheck):
         else:
             bad = []
             what = ""
-        outcome = verdict("DynamoDB tables", keys, bad, "without_kms", what)
-        if outcome.result == Result.NOT_APPLICABLE:
-            return outcome
-        return Outcome(outcome.result, outcome.explanation, {**outcome.observed, "keys": keys})
+        return verdict("DynamoDB tables", keys, bad, "without_kms", what, also={"keys": keys})
 
 
 @register
@@ -165,13 +162,6 @@ class DynamoDbGsiLimitCheck(AwsCheck):
         )
 
 
-def _also(outcome: Outcome, **observed: Any) -> Outcome:
-    """``outcome`` with more observed values, unless it is not applicable."""
-    if outcome.result == Result.NOT_APPLICABLE:
-        return outcome
-    return Outcome(outcome.result, outcome.explanation, {**outcome.observed, **observed})
-
-
 def _project_tag(tags: dict[str, str], aws: Aws) -> bool:
     return tags.get("Project") == aws.target.project_tag
 
@@ -207,8 +197,14 @@ class OpenSearchEncryptedCheck(AwsCheck):
         what = "are not encrypted at rest"
         if params["require_node_to_node"]:
             what = "lack encryption at rest or node to node"
-        outcome = verdict("OpenSearch domains", at_rest, bad, "unencrypted", what)
-        return _also(outcome, node_to_node=node_to_node)
+        return verdict(
+            "OpenSearch domains",
+            at_rest,
+            bad,
+            "unencrypted",
+            what,
+            also={"node_to_node": node_to_node},
+        )
 
 
 @register
@@ -259,10 +255,14 @@ class MskEncryptedCheck(AwsCheck):
                 for name, transit in in_transit.items()
                 if transit["client_broker"] != "TLS" or not transit["in_cluster"]
             }
-        outcome = verdict(
-            "MSK clusters", keys, bad, "plaintext_allowed", "allow unencrypted traffic"
+        return verdict(
+            "MSK clusters",
+            keys,
+            bad,
+            "plaintext_allowed",
+            "allow unencrypted traffic",
+            also={"keys": keys, "in_transit": in_transit},
         )
-        return _also(outcome, keys=keys, in_transit=in_transit)
 
 
 @register
@@ -417,10 +417,14 @@ class BackupPlansCheck(AwsCheck):
                     "selects": sorted(resources[arn] for arn in selected),
                 }
         bad = sorted(label for arn, label in resources.items() if arn not in covered)
-        outcome = verdict(
-            BACKED_UP_NOUN, resources.values(), bad, "unprotected", "are in no backup plan"
+        return verdict(
+            BACKED_UP_NOUN,
+            resources.values(),
+            bad,
+            "unprotected",
+            "are in no backup plan",
+            also={"plans": plans},
         )
-        return _also(outcome, plans=plans)
 
     @staticmethod
     def _selected(
@@ -477,11 +481,11 @@ class BackupRecoveryPointsCheck(AwsCheck):
                 hours = (now - latest).total_seconds() / 3600
                 if hours > params["max_age_hours"]:
                     bad[label] = f"newest is {hours:.0f} hours old"
-        outcome = verdict(
+        return verdict(
             BACKED_UP_NOUN,
             resources.values(),
             bad,
             "stale",
             f"have no completed backup in the last {params['max_age_hours']} hours",
+            also={"newest": newest},
         )
-        return _also(outcome, newest=newest)

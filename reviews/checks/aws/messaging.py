@@ -175,8 +175,14 @@ class DlqAlarmCheck(AwsCheck):
             for dlq in dlqs
             if not alarms[dlq]
         }
-        outcome = verdict(
-            "dead-letter queues", dlqs, bad, "without_alarm", "have no alarm that notifies anyone"
+        return verdict(
+            "dead-letter queues",
+            dlqs,
+            bad,
+            "without_alarm",
+            "have no alarm that notifies anyone",
+            also={
+                "sources": dlqs,
+                "alarms": {dlq: sorted(names) for dlq, names in alarms.items()},
+            },
         )
-        extra = {"sources": dlqs, "alarms": {dlq: sorted(names) for dlq, names in alarms.items()}}
-        return Outcome(outcome.result, outcome.explanation, {**outcome.observed, **extra})

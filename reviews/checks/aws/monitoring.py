@@ -12,7 +12,6 @@ moto 5.2.5 gaps the tests fill with GapProxy (``tests/test_checks_aws_monitoring
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from reviews.checks.aws.client import Aws, AwsCheck, arn_kind, error_code, name_of, verdict
-from reviews.checks.base import Outcome, Result, register
+from reviews.checks.base import Outcome, register
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricAlarmTypeDef
@@ -113,14 +112,15 @@ class CanariesCheck(AwsCheck):
                     last_runs[name]["completed"] = completed.isoformat()
             if found:
                 problems[name] = found
-        outcome = _verdict_with_reasons(
+        return verdict(
             "canaries",
             [c.get("Name", "") for c in canaries],
             problems,
             "problems",
             f"are not running every {most} minutes and passing",
+            reasons=True,
+            also={"runs": last_runs},
         )
-        return Outcome(outcome.result, outcome.explanation, {**outcome.observed, "runs": last_runs})
 
 
 @register
@@ -197,8 +197,13 @@ class CanaryAlarmsCheck(AwsCheck):
             reasons = {a.get("AlarmName", ""): alerting.why_not(a) for a in mine}
             if all(reasons.values()):
                 problems[canary] = [f"alarm {name}: {why}" for name, why in sorted(reasons.items())]
-        return _verdict_with_reasons(
-            "canaries", names, problems, "without_alarm", "have no alarm that alerts someone"
+        return verdict(
+            "canaries",
+            names,
+            problems,
+            "without_alarm",
+            "have no alarm that alerts someone",
+            reasons=True,
         )
 
 
@@ -434,20 +439,6 @@ def _cron_field(field: str, highest: int) -> set[int] | None:
             return None
         values.update(range(start, end + 1, step))
     return values
-
-
-def _verdict_with_reasons(
-    noun: str, checked: Iterable[str], problems: dict[str, list[str]], key: str, what: str
-) -> Outcome:
-    """``verdict`` whose explanation also says what is wrong with each offender."""
-    names = sorted(checked)
-    outcome = verdict(noun, names, problems, key, what)
-    if outcome.result != Result.FAIL:
-        return outcome
-    listed = ", ".join(f"{name} ({'; '.join(why)})" for name, why in sorted(problems.items()))
-    return Outcome.failed(
-        f"{len(problems)} of {len(names)} {noun} {what}: {listed}.", **outcome.observed
-    )
 
 
 def _ago(age: timedelta) -> str:
