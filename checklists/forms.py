@@ -8,12 +8,13 @@ from pydantic import ValidationError
 
 from checklists.parsers import MAX_FILE_BYTES, ImportFileError, ParseResult, parse_file
 from checklists.schema import ParsedChecklist
+from portal.forms import MAX_POSITIVE_INT, Form
 
 _SALT = "checklists.import-preview"
 PREVIEW_MAX_AGE_SECONDS = 3600
 
 
-class ChecklistUploadForm(forms.Form):
+class ChecklistUploadForm(Form):
     file = forms.FileField(
         label="Checklist file",
         help_text="Markdown (.md), plain text (.txt), YAML (.yaml) or JSON (.json), up to 1 MB. "
@@ -49,7 +50,7 @@ class ChecklistUploadForm(forms.Form):
         )
 
 
-class ChecklistConfirmForm(forms.Form):
+class ChecklistConfirmForm(Form):
     payload = forms.CharField(widget=forms.HiddenInput)
 
     def clean_payload(self) -> dict[str, Any]:
@@ -70,8 +71,8 @@ class ChecklistConfirmForm(forms.Form):
         return dict(data)
 
 
-class CompareForm(forms.Form):
+class CompareForm(Form):
     """Two version numbers of one checklist to compare."""
 
-    old = forms.IntegerField(label="From version", min_value=1)
-    new = forms.IntegerField(label="To version", min_value=1)
+    old = forms.IntegerField(label="From version", min_value=1, max_value=MAX_POSITIVE_INT)
+    new = forms.IntegerField(label="To version", min_value=1, max_value=MAX_POSITIVE_INT)

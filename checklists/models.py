@@ -15,6 +15,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.accounts.roles import Role
+from portal.validators import multi_line_text, single_line_text
 
 
 class PublishedVersionError(Exception):
@@ -33,11 +34,16 @@ class VersionStatus(models.TextChoices):
 class Checklist(models.Model):
     """A named checklist; its content lives in numbered versions."""
 
-    slug = models.SlugField(max_length=80, unique=True)
-    title = models.CharField(max_length=300)
-    description = models.TextField(blank=True)
-    source = models.CharField(max_length=300, blank=True, help_text="Where the content came from.")
-    attribution = models.TextField(blank=True)
+    slug = models.SlugField(max_length=80, unique=True, validators=[single_line_text])
+    title = models.CharField(max_length=300, validators=[single_line_text])
+    description = models.TextField(blank=True, validators=[multi_line_text])
+    source = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Where the content came from.",
+        validators=[single_line_text],
+    )
+    attribution = models.TextField(blank=True, validators=[multi_line_text])
     is_builtin = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -105,14 +111,17 @@ class ChecklistVersion(models.Model):
     checklist = models.ForeignKey(Checklist, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     status = models.CharField(
-        max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+        max_length=10,
+        choices=VersionStatus.choices,
+        default=VersionStatus.DRAFT,
+        validators=[single_line_text],
     )
     required_signoff_roles = models.JSONField(default=list)
-    content_hash = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64, validators=[single_line_text])
     item_count = models.PositiveIntegerField(default=0)
     must_have_count = models.PositiveIntegerField(default=0)
     import_warnings = models.JSONField(default=list, blank=True)
-    change_note = models.TextField(blank=True)
+    change_note = models.TextField(blank=True, validators=[multi_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -213,7 +222,7 @@ class Section(VersionContent):
     """A titled group of items within one checklist version."""
 
     version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="sections")
-    title = models.CharField(max_length=300)
+    title = models.CharField(max_length=300, validators=[single_line_text])
     order = models.PositiveIntegerField(default=0)
 
     objects = SectionQuerySet.as_manager()
@@ -235,9 +244,10 @@ class Item(VersionContent):
         "reference id",
         max_length=80,
         help_text="Stable across versions: the same ref means the same requirement.",
+        validators=[single_line_text],
     )
-    text = models.TextField()
-    guidance = models.TextField(blank=True, help_text="Markdown.")
+    text = models.TextField(validators=[multi_line_text])
+    guidance = models.TextField(blank=True, help_text="Markdown.", validators=[multi_line_text])
     must_have = models.BooleanField(default=False)
     order = models.PositiveIntegerField(default=0)
     checks = models.JSONField(

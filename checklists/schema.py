@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,15 +25,41 @@ from pydantic import (
 )
 
 from portal.accounts.roles import Role
+from portal.validators import multi_line_text, single_line_text
 
 MAX_SECTIONS = 200
 MAX_ITEMS = 2000
 REF_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
 SIGNOFF_ROLE_VALUES = tuple(role.value for role in Role if role is not Role.ADMIN)
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-ItemText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20000)]
+
+def _django_rule(rule: Callable[[object], None]) -> AfterValidator:
+    """The stored fields' validator (portal.validators), as pydantic reports errors."""
+
+    def check(value: str) -> str:
+        try:
+            rule(value)
+        except DjangoValidationError as exc:
+            raise ValueError(exc.messages[0]) from None
+        return value
+
+    return AfterValidator(check)
+
+
+# Titles and sources are one line; item text, guidance and descriptions may run to several.
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    _django_rule(single_line_text),
+]
+ItemText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    _django_rule(multi_line_text),
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=20000), _django_rule(multi_line_text)
+]
 CheckKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=100)]
 
 
@@ -86,7 +115,7 @@ class ParsedChecklist(_Strict):
     title: ShortText
     slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")] | None = None
     description: LongText = ""
-    source: Annotated[str, StringConstraints(max_length=300)] = ""
+    source: Annotated[str, StringConstraints(max_length=300), _django_rule(single_line_text)] = ""
     attribution: LongText = ""
     signoff_roles: list[str] = Field(default_factory=lambda: [Role.SECURITY_REVIEWER.value])
     sections: list[ParsedSection] = Field(min_length=1, max_length=MAX_SECTIONS)

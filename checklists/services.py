@@ -6,7 +6,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -59,6 +60,15 @@ def checklist_import(
     version, so the diff (returned) is keyed by ref.
     """
     slug = parsed.slug or slug_for(parsed.title, limit=80)
+    _validate(
+        Checklist(
+            slug=slug,
+            title=parsed.title,
+            description=parsed.description,
+            source=parsed.source,
+            attribution=parsed.attribution,
+        )
+    )
     with transaction.atomic():
         checklist, created = Checklist.objects.select_for_update().get_or_create(
             slug=slug,
@@ -106,6 +116,20 @@ def checklist_import(
         diff=diff,
         warnings=list(warnings or []),
     )
+
+
+def _validate(row: models.Model, *, exclude: tuple[str, ...] = ()) -> None:
+    """The model's field rules (control characters, lengths) before a row is written.
+
+    Uniqueness is left to the database constraints, so this costs no queries.
+    """
+    try:
+        row.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        problems = [f"{name}: {msg}" for name, msgs in exc.message_dict.items() for msg in msgs]
+        raise ChecklistError(
+            f"The {row._meta.verbose_name} cannot be saved: {'; '.join(problems)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -171,14 +195,18 @@ def _create_version(
         change_note=note,
         created_by=by,
     )
+    _validate(version, exclude=_VERSION_LINKS)
     version._change_reason = note  # type: ignore[attr-defined]
     version.save()
     refs = _assign_refs(parsed, previous)
+    section_rows = [
+        Section(version=version, title=section.title, order=position)
+        for position, section in enumerate(parsed.sections)
+    ]
+    for section_row in section_rows:
+        _validate(section_row, exclude=("version",))
     sections = bulk_create_with_history(
-        [
-            Section(version=version, title=section.title, order=position)
-            for position, section in enumerate(parsed.sections)
-        ],
+        section_rows,
         Section,
         default_user=by,
         default_change_reason=note,
@@ -198,8 +226,13 @@ def _create_version(
                     checks=[check.model_dump() for check in item.checks],
                 )
             )
+    for item_row in items:
+        _validate(item_row, exclude=("version", "section"))
     bulk_create_with_history(items, Item, default_user=by, default_change_reason=note)
     return version
+
+
+_VERSION_LINKS = ("checklist", "created_by", "published_by")
 
 
 def _assign_refs(parsed: ParsedChecklist, previous: ChecklistVersion | None) -> dict[int, str]:

@@ -166,8 +166,14 @@ def import_checklist(request: HttpRequest) -> HttpResponse:
 
     form = ChecklistUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
+        preview = None
         if form.is_valid():
             parsed = form.parsed.checklist
+            try:
+                preview = services.checklist_import_preview(parsed=parsed)
+            except services.ChecklistError as exc:
+                form.add_error("file", str(exc))
+        if preview is not None:
             return render(
                 request,
                 "checklists/import_preview.html",
@@ -175,7 +181,7 @@ def import_checklist(request: HttpRequest) -> HttpResponse:
                     "parsed": parsed,
                     "warnings": form.parsed.warnings,
                     "format": form.parsed.format,
-                    "preview": services.checklist_import_preview(parsed=parsed),
+                    "preview": preview,
                     "confirm_form": ChecklistConfirmForm(
                         initial={"payload": form.signed_payload()}
                     ),

@@ -8,6 +8,7 @@ Kubernetes secrets), which wins over the plain variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -81,3 +82,16 @@ def env_mapping(name: str) -> dict[str, str]:
             raise ImproperlyConfigured(f"{name}: {pair!r} is not of the form key=value")
         result[key.strip()] = value.strip()
     return result
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated networks in CIDR notation (a bare address is a /32 or /128)."""
+    networks = []
+    for value in env_list(name):
+        try:
+            networks.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not a network (use CIDRs such as 10.0.0.0/8)"
+            ) from None
+    return networks

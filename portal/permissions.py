@@ -1,11 +1,19 @@
 """Who may see or change what: every permission in Preflight is decided here.
 
 Pages ask ``can(user, "<app>.<action>", obj)`` (or use the ``permission_required``
-decorator below); django-rules answers from the predicates here. ``can`` deliberately
-skips Django's superuser shortcut: roles decide, so an admin who is a superuser (for
-the Django admin) still cannot sign off reviews or act as a product lead. Later
-features add their rules to this module, and querysets narrow what a user may list
-through helpers that live beside these rules.
+decorator, or ``require_object`` for one record); django-rules answers from the
+predicates here. ``can`` deliberately skips Django's superuser shortcut: roles decide, so
+an admin who is a superuser (for the Django admin) still cannot sign off reviews or act
+as a product lead. Later features add their rules to this module, and querysets narrow
+what a user may list through helpers that live beside these rules.
+
+What admins may do, decided here and written down in the README (*Permissions*): they
+run the portal (people, teams, roles, the security policy, checklists, platform
+connections) and read everything, and may revoke any CI token (a leaked token must be
+stoppable without its team). They do not do a team's or a reviewer's work: no creating
+or editing services, no answering, no CI tokens of their own (a token pushes evidence as
+the service), no checks run on a team's behalf, no comments, no sign-offs, no exception
+decisions. An admin who must do such work is given the role, which the record shows.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rules.permissions import add_perm, has_perm
 from rules.predicates import predicate
 
@@ -75,6 +83,36 @@ def can(user: Any, perm: str, obj: Any = None) -> bool:
     return bool(has_perm(perm, user, obj))
 
 
+# What a refusal tells people, in words (never the permission's code).
+DENIALS = {
+    "reviews.view_own_services": "My services is for product leads.",
+    "reviews.view_review_queue": "The review queue is for reviewers.",
+    "reviews.view_portfolio": "The portfolio is for managers.",
+    "audit.view_activity": "The activity record is for auditors.",
+    "accounts.administer": "Administration is for admins.",
+    "checklists.manage": "Only admins import, edit and publish checklists.",
+    "reviews.view_service": "A service is for its team, reviewers, managers, auditors and admins.",
+    "reviews.view_review": "A review is for its team, reviewers, managers, auditors and admins.",
+    "reviews.add_service": "Only product leads add services, to their own teams.",
+    "reviews.change_service": "Only the product leads of the service's team change it.",
+    "reviews.run_checks": "Only the product leads of the service's team run its checks.",
+    "reviews.manage_tokens": "Only the product leads of the service's team create CI tokens.",
+    "reviews.revoke_token": "Only the service's product leads and admins revoke CI tokens.",
+    "reviews.start_review": "Only the product leads of the service's team start reviews.",
+    "reviews.change_review": "Only the product leads of the service's team change its review.",
+    "reviews.comment": "Only the service's team, reviewers and managers comment.",
+    "reviews.sign_review": "Only reviewers sign off reviews.",
+    "reviews.decide_waiver": "Only security reviewers and managers decide exceptions.",
+    "reviews.view_check_runs": "Check runs are for reviewers, managers, auditors and admins.",
+    "reviews.manage_connections": "Only admins manage platform connections.",
+}
+
+
+def denied(perm: str) -> PermissionDenied:
+    """The refusal of ``perm``, saying in words who may do it."""
+    return PermissionDenied(DENIALS.get(perm, "Your role does not allow this."))
+
+
 def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
     """View decorator: anonymous users go to sign-in; signed-in users without ``perm`` get 403."""
 
@@ -84,7 +122,7 @@ def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not can(request.user, perm):
-                raise PermissionDenied(f"Your role does not allow this ({perm}).")
+                raise denied(perm)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -114,15 +152,18 @@ def in_owning_team(user: Any, obj: Any) -> bool:
 
 reads_everything = is_reviewer | is_manager | is_auditor | is_admin
 
-add_perm("reviews.add_service", is_product_lead | is_admin)
-add_perm("reviews.view_service", reads_everything | (is_product_lead & in_owning_team))
-add_perm("reviews.change_service", is_admin | (is_product_lead & in_owning_team))
-add_perm("reviews.start_review", is_product_lead & in_owning_team)
-add_perm("reviews.view_review", reads_everything | (is_product_lead & in_owning_team))
-add_perm("reviews.change_review", is_product_lead & in_owning_team)
-add_perm(
-    "reviews.comment", (is_product_lead & in_owning_team) | is_reviewer | is_manager | is_admin
-)
+team_lead = is_product_lead & in_owning_team
+
+add_perm("reviews.add_service", is_product_lead)
+add_perm("reviews.view_service", reads_everything | team_lead)
+add_perm("reviews.change_service", team_lead)
+add_perm("reviews.run_checks", team_lead)
+add_perm("reviews.manage_tokens", team_lead)
+add_perm("reviews.revoke_token", team_lead | is_admin)
+add_perm("reviews.start_review", team_lead)
+add_perm("reviews.view_review", reads_everything | team_lead)
+add_perm("reviews.change_review", team_lead)
+add_perm("reviews.comment", team_lead | is_reviewer | is_manager)
 add_perm("reviews.sign_review", is_reviewer)
 
 
@@ -153,4 +194,20 @@ def visible_services(user: Any) -> Any:
 def require(user: Any, perm: str, obj: Any = None) -> None:
     """Raise PermissionDenied unless ``user`` may do ``perm`` (to ``obj``)."""
     if not can(user, perm, obj):
-        raise PermissionDenied(f"Your role does not allow this ({perm}).")
+        raise denied(perm)
+
+
+# The permission to read each kind of record that pages address by id.
+READ_PERMS = {"Service": "reviews.view_service", "Review": "reviews.view_review"}
+
+
+def require_object(user: Any, perm: str, obj: Any) -> None:
+    """Like ``require``, for one record a page named by its id or slug.
+
+    Someone who may not even read the record gets 404, exactly as for one that does not
+    exist, so ids cannot be probed; someone who reads it but may not do ``perm`` gets 403.
+    """
+    read = READ_PERMS[type(obj).__name__]
+    if not can(user, read, obj):
+        raise Http404("No such page.")
+    require(user, perm, obj)

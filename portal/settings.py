@@ -23,6 +23,7 @@ from portal.env import (
     env_int,
     env_list,
     env_mapping,
+    env_networks,
     env_secret,
     env_str,
 )
@@ -97,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.privacy.PrivatePagesMiddleware",
     "portal.logs.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -187,6 +189,19 @@ CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
 CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
 # The only protocols git may use to read a service's repository.
 CHECK_GIT_PROTOCOLS = env_list("CHECK_GIT_PROTOCOLS", ["https"])
+# Pushes each CI token may make to the evidence API: a count per s, m, h or d.
+PUSH_RATE_LIMIT = env_str("PUSH_RATE_LIMIT").strip() or "120/m"
+_count, _, _unit = PUSH_RATE_LIMIT.partition("/")
+if not (
+    _count.isascii() and _count.isdigit() and int(_count) > 0 and _unit in ("s", "m", "h", "d")
+):
+    raise ImproperlyConfigured(
+        f"PUSH_RATE_LIMIT={PUSH_RATE_LIMIT!r} is not a rate such as 120/m "
+        "(a count per s, m, h or d)"
+    )
+# Checks reach only the public internet; these networks (CIDRs) are opened on purpose.
+# Cloud metadata addresses stay refused unless listed exactly (see reviews/checks/egress.py).
+CHECK_ALLOWED_NETWORKS = env_networks("CHECK_ALLOWED_NETWORKS")
 # Fernet keys that encrypt the platform connections' secrets (PagerDuty, New Relic, Cloud
 # Foundry), newest first: the first encrypts, all decrypt, so a key can be rotated in.
 # Empty means one key derived from SECRET_KEY (rotating SECRET_KEY then needs the old

@@ -7,6 +7,7 @@ from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from portal.forms import ModelForm
 from portal.permissions import can
 from reviews.models import (
     DEFAULT_API_URLS,
@@ -21,17 +22,9 @@ from reviews.models import (
 )
 
 
-@admin.register(Service)
-class ServiceAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "team", "hosting", "impact_level")
-    list_filter = ("team", "hosting", "impact_level")
-    search_fields = ("name", "slug")
-    prepopulated_fields = {"slug": ("name",)}
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-
 class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
-    """Evidence, comments, exceptions and sign-offs change only through the portal."""
+    """Services, reviews, evidence, comments, exceptions and sign-offs change only
+    through the portal, by the people whose work they are (see portal.permissions)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -41,6 +34,17 @@ class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Service)
+class ServiceAdmin(ReadOnlyRecordAdmin):
+    """Admins read services here; their teams' product leads change them in the portal."""
+
+    list_display = ("name", "team", "hosting", "impact_level")
+    list_filter = ("team", "hosting", "impact_level")
+    search_fields = ("name", "slug")
+    # The read-only page still builds a form; say how URLs are read (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Evidence)
@@ -73,7 +77,7 @@ class ReviewAdmin(ReadOnlyRecordAdmin):
     list_filter = ("state", "kind")
 
 
-class PlatformConnectionForm(forms.ModelForm[PlatformConnection]):
+class PlatformConnectionForm(ModelForm[PlatformConnection]):
     """The secret is write-only: never shown again, kept when left empty on a change."""
 
     secret = forms.CharField(

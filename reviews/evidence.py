@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 # Extension -> (content type, check of the first bytes). Text types must be UTF-8.
 _SIGNATURES: dict[str, tuple[str, bytes | None]] = {
@@ -73,6 +75,28 @@ def check_upload(upload: Any) -> CheckedFile:
 
 # --- writes -----------------------------------------------------------------------------
 
+# Evidence cannot predate the portal's oldest plausible record, and promises freshness for
+# about three years at most.
+EVIDENCE_EARLIEST_DATE = date(1990, 1, 1)
+EVIDENCE_MAX_FRESH_DAYS = 3 * 365 + 1
+
+
+def evidence_date_errors(
+    effective_date: date, fresh_until: date | None, *, today: date | None = None
+) -> dict[str, str]:
+    """What is wrong with evidence's dates, by field (empty when they are fine)."""
+    today = today or timezone.localdate()
+    errors: dict[str, str] = {}
+    # A day's grace: the person's today can be ahead of the server's (UTC).
+    if effective_date > today + timedelta(days=1):
+        errors["effective_date"] = "The date the evidence was true cannot be in the future."
+    elif effective_date < EVIDENCE_EARLIEST_DATE:
+        errors["effective_date"] = f"Use a date from {EVIDENCE_EARLIEST_DATE:%Y} on."
+    latest = today + timedelta(days=EVIDENCE_MAX_FRESH_DAYS)
+    if fresh_until is not None and fresh_until > latest:
+        errors["fresh_until"] = f"Fresh-until can be at most three years away (until {latest})."
+    return errors
+
 
 def evidence_add(
     *,
@@ -91,7 +115,7 @@ def evidence_add(
 
     from reviews.models import Evidence, EvidenceKind, Review
     from reviews.services import _content_changed
-    from reviews.workflow import EDITABLE_STATES, IllegalTransition
+    from reviews.workflow import ensure_allowed
 
     if kind not in EvidenceKind.values:
         raise ValidationError({"kind": "Choose link, file or note."})
@@ -103,14 +127,12 @@ def evidence_add(
         raise ValidationError({"file": "Choose a file."})
     if fresh_until is not None and fresh_until < effective_date:
         raise ValidationError({"fresh_until": "Fresh-until cannot be before the effective date."})
+    if date_errors := evidence_date_errors(effective_date, fresh_until):
+        raise ValidationError(date_errors)
     checked = check_upload(upload) if kind == EvidenceKind.FILE else None
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=answer.review_id)
-        if review.state not in EDITABLE_STATES:
-            raise IllegalTransition(
-                f"This review is {review.get_state_display().lower()}: evidence cannot be "
-                "added now."
-            )
+        ensure_allowed(review, "evidence")
         if supersedes is not None:
             supersedes = Evidence.objects.select_for_update().get(pk=supersedes.pk)
             if supersedes.answer_id != answer.pk:
@@ -149,22 +171,25 @@ def evidence_withdraw(*, evidence: Any, by: Any, reason: str) -> Any:
 
     from reviews.models import Evidence, Review
     from reviews.services import _content_changed
-    from reviews.workflow import EDITABLE_STATES, IllegalTransition
+    from reviews.workflow import ensure_allowed
 
     if not reason.strip():
         raise ValidationError({"reason": "Say why the evidence is withdrawn."})
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=evidence.answer.review_id)
-        if review.state not in EDITABLE_STATES:
-            raise IllegalTransition(
-                "Evidence cannot be withdrawn while the review is under review."
-            )
+        ensure_allowed(review, "evidence")
         current = Evidence.objects.select_for_update().get(pk=evidence.pk)
         if current.withdrawn_at is not None:
             raise ValidationError("This evidence was already withdrawn.")
         current.withdrawn_at = timezone.now()
         current.withdrawn_by = by
         current.withdrawal_reason = reason.strip()
+        # Only what withdrawing writes: the rest was validated when it was added.
+        current.full_clean(
+            exclude=[f.name for f in Evidence._meta.fields if f.name != "withdrawal_reason"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
         current._change_reason = "Evidence withdrawn"  # type: ignore[attr-defined]
         current.save()
         _content_changed(review, by=by, reason="Evidence withdrawn")

@@ -8,8 +8,9 @@ from django.db import models
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
+from portal.forms import MAX_POSITIVE_INT, Form, ModelForm
 from reviews.models import AnswerStatus, Review, Service
-from reviews.services import SERVICE_FIELDS, AnswerChange
+from reviews.services import SERVICE_FIELDS, AnswerChange, target_date_error
 
 
 def _https_urls(db_field: Any, **kwargs: Any) -> Any:
@@ -19,7 +20,7 @@ def _https_urls(db_field: Any, **kwargs: Any) -> Any:
     return db_field.formfield(**kwargs)
 
 
-class ServiceForm(forms.ModelForm[Service]):
+class ServiceForm(ModelForm[Service]):
     class Meta:
         model = Service
         formfield_callback = _https_urls
@@ -37,7 +38,7 @@ class ServiceForm(forms.ModelForm[Service]):
             self.fields["slug"].disabled = True  # addresses stay stable
 
 
-class ReviewStartForm(forms.ModelForm[Review]):
+class ReviewStartForm(ModelForm[Review]):
     class Meta:
         model = Review
         fields = ("checklist_version", "kind", "target_date")
@@ -57,6 +58,13 @@ class ReviewStartForm(forms.ModelForm[Review]):
         ).select_related("checklist")
         field.label_from_instance = _version_label  # type: ignore[method-assign,assignment]
 
+    def clean_target_date(self) -> Any:
+        target_date = self.cleaned_data["target_date"]
+        problem = target_date_error(target_date)
+        if problem:
+            raise forms.ValidationError(problem)
+        return target_date
+
 
 _lower_case_slug = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes."
@@ -75,7 +83,7 @@ def _version_label(version: ChecklistVersion) -> str:
     return f"{version.checklist.title} (v{version.number})"
 
 
-class AnswerForm(forms.Form):
+class AnswerForm(Form):
     """One answer's fields, plus the revision the editor started from."""
 
     status = forms.ChoiceField(choices=AnswerStatus.choices)
@@ -86,7 +94,7 @@ class AnswerForm(forms.Form):
         required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
     )
     owner = forms.ChoiceField(required=False)
-    revision = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    revision = forms.IntegerField(min_value=1, max_value=MAX_POSITIVE_INT, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, owners: dict[str, Any], **kwargs: Any) -> None:
         # Owner choices come from the view (one query for the page, not one per row).
@@ -115,7 +123,7 @@ class AnswerForm(forms.Form):
         )
 
 
-class EvidenceForm(forms.Form):
+class EvidenceForm(Form):
     kind = forms.ChoiceField(
         choices=[("link", "Link"), ("file", "File"), ("note", "Note")], widget=forms.RadioSelect
     )
@@ -134,17 +142,21 @@ class EvidenceForm(forms.Form):
     )
 
 
-class WithdrawEvidenceForm(forms.Form):
+class WithdrawEvidenceForm(Form):
     reason = forms.CharField(max_length=2000, label="Why withdraw it?")
 
 
-class CommentForm(forms.Form):
+class TokenForm(Form):
+    name = forms.CharField(max_length=100, label="Token name")
+
+
+class CommentForm(Form):
     body = forms.CharField(
         max_length=5000, label="Comment", widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
-class WaiverRequestForm(forms.Form):
+class WaiverRequestForm(Form):
     rationale = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     compensating_controls = forms.CharField(
         max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
@@ -152,12 +164,12 @@ class WaiverRequestForm(forms.Form):
     expires_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
 
-class WaiverDecisionForm(forms.Form):
+class WaiverDecisionForm(Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("refuse", "Refuse")])
     comment = forms.CharField(required=False, max_length=5000)
 
 
-class SignOffForm(forms.Form):
+class SignOffForm(Form):
     role = forms.ChoiceField(label="Signing as")
     decision = forms.ChoiceField(
         choices=[("approve", "Approve"), ("request_changes", "Request changes")],

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from checklists.models import ChecklistVersion, Item
 from portal.accounts.models import Team
+from portal.validators import http_url, multi_line_text, single_line_text
 from reviews.checks.base import Credentials, Result
 
 
@@ -25,60 +26,108 @@ class ImpactLevel(models.TextChoices):
     HIGH = "high", "FISMA high"
 
 
+# Each name: letters, digits, dashes, underscores and inner spaces; commas between names.
+_ENVIRONMENT_NAME = r"[A-Za-z0-9_-]+(?: +[A-Za-z0-9_-]+)*"
+_environment_names = RegexValidator(
+    rf"^ *{_ENVIRONMENT_NAME} *(?:, *{_ENVIRONMENT_NAME} *)*$",
+    "Separate environment names with commas; a name uses letters, digits, dashes, "
+    "underscores and spaces, e.g. dev, staging, production.",
+)
+# AWS tag values: letters, digits, spaces and _ . : / = + - @.
+_aws_tag_value = RegexValidator(
+    r"^[\w .:/=+@-]+$",
+    "A tag value uses letters, digits, spaces and _ . : / = + - @ only.",
+)
+# Cloud Foundry (cloud.gov) org and space names: letters, digits, -, _ and ., 1 to 64 each.
+_cloud_foundry_space = RegexValidator(
+    r"^[A-Za-z0-9._-]{1,64}/[A-Za-z0-9._-]{1,64}$",
+    "Give the organisation and space as org/space, e.g. gsa-benefits/production; each "
+    "name uses letters, digits, dashes, underscores and dots (at most 64).",
+)
+
+
 class Service(models.Model):
     """Something a team launches and has reviewed."""
 
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200, validators=[single_line_text])
+    slug = models.SlugField(max_length=80, unique=True, validators=[single_line_text])
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
-    description = models.TextField(blank=True)
-    hosting = models.CharField(max_length=20, choices=Hosting.choices, default=Hosting.CLOUD_GOV)
+    description = models.TextField(blank=True, validators=[multi_line_text])
+    hosting = models.CharField(
+        max_length=20,
+        choices=Hosting.choices,
+        default=Hosting.CLOUD_GOV,
+        validators=[single_line_text],
+    )
     impact_level = models.CharField(
-        max_length=20, choices=ImpactLevel.choices, default=ImpactLevel.MODERATE
+        max_length=20,
+        choices=ImpactLevel.choices,
+        default=ImpactLevel.MODERATE,
+        validators=[single_line_text],
     )
     environments = models.CharField(
-        max_length=300, blank=True, help_text="Comma-separated, e.g. dev, staging, production."
+        max_length=300,
+        blank=True,
+        validators=[single_line_text, _environment_names],
+        help_text="Comma-separated, e.g. dev, staging, production.",
     )
-    repository_url = models.URLField(blank=True)
-    runbook_url = models.URLField(blank=True)
-    dashboard_url = models.URLField(blank=True)
-    status_page_url = models.URLField(blank=True)
+    repository_url = models.URLField(blank=True, validators=[http_url, single_line_text])
+    runbook_url = models.URLField(blank=True, validators=[http_url, single_line_text])
+    dashboard_url = models.URLField(blank=True, validators=[http_url, single_line_text])
+    status_page_url = models.URLField(blank=True, validators=[http_url, single_line_text])
     # Integration settings the automated checks read.
-    health_check_url = models.URLField(blank=True)
-    public_url = models.URLField(blank=True)
+    health_check_url = models.URLField(blank=True, validators=[http_url, single_line_text])
+    public_url = models.URLField(blank=True, validators=[http_url, single_line_text])
     cloud_account_id = models.CharField(
         max_length=12,
         blank=True,
-        validators=[RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")],
+        validators=[
+            single_line_text,
+            RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits."),
+        ],
     )
     cloud_region = models.CharField(
         max_length=30,
         blank=True,
         validators=[
-            RegexValidator(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "A region looks like us-east-1.")
+            single_line_text,
+            RegexValidator(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "A region looks like us-east-1."),
         ],
     )
     cloud_role_arn = models.CharField(
         max_length=200,
         blank=True,
         validators=[
+            single_line_text,
             RegexValidator(
                 r"^arn:aws(-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,128}$",
                 "A role ARN looks like arn:aws:iam::123456789012:role/preflight-reader.",
-            )
+            ),
         ],
     )
     project_tag = models.CharField(
-        max_length=128, blank=True, help_text="The value of the Project tag its resources carry."
+        max_length=128,
+        blank=True,
+        validators=[single_line_text, _aws_tag_value],
+        help_text="The value of the Project tag its resources carry.",
     )
-    prometheus_url = models.URLField(blank=True, help_text="Base URL of its Prometheus.")
-    alertmanager_url = models.URLField(blank=True, help_text="Base URL of its Alertmanager.")
+    prometheus_url = models.URLField(
+        blank=True,
+        validators=[http_url, single_line_text],
+        help_text="Base URL of its Prometheus.",
+    )
+    alertmanager_url = models.URLField(
+        blank=True,
+        validators=[http_url, single_line_text],
+        help_text="Base URL of its Alertmanager.",
+    )
     pagerduty_service_id = models.CharField(
         "PagerDuty service ID",
         max_length=20,
         blank=True,
         validators=[
-            RegexValidator(r"^P[A-Z0-9]{5,19}$", "A PagerDuty service ID looks like PABC123.")
+            single_line_text,
+            RegexValidator(r"^P[A-Z0-9]{5,19}$", "A PagerDuty service ID looks like PABC123."),
         ],
         help_text="The ID in the service's PagerDuty URL, e.g. PABC123.",
     )
@@ -86,12 +135,7 @@ class Service(models.Model):
         "Cloud Foundry space",
         max_length=130,
         blank=True,
-        validators=[
-            RegexValidator(
-                r"^[^/\s]{1,64}/[^/\s]{1,64}$",
-                "Give the organisation and space as org/space, e.g. gsa-benefits/production.",
-            )
-        ],
+        validators=[single_line_text, _cloud_foundry_space],
         help_text="Where its apps run on cloud.gov, as org/space.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -141,10 +185,19 @@ class Review(models.Model):
     checklist_version = models.ForeignKey(
         ChecklistVersion, on_delete=models.PROTECT, related_name="reviews"
     )
-    kind = models.CharField(max_length=20, choices=ReviewKind.choices, default=ReviewKind.LAUNCH)
+    kind = models.CharField(
+        max_length=20,
+        choices=ReviewKind.choices,
+        default=ReviewKind.LAUNCH,
+        validators=[single_line_text],
+    )
     target_date = models.DateField(null=True, blank=True)
     state = models.CharField(
-        max_length=20, choices=ReviewState.choices, default=ReviewState.DRAFT, db_index=True
+        max_length=20,
+        choices=ReviewState.choices,
+        default=ReviewState.DRAFT,
+        db_index=True,
+        validators=[single_line_text],
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -172,7 +225,7 @@ class Review(models.Model):
     failing_must_haves = models.PositiveIntegerField(default=0)
     # A digest of the content (answers, current evidence, exceptions); sign-offs that
     # saw another digest are stale.
-    content_digest = models.CharField(max_length=64, blank=True)
+    content_digest = models.CharField(max_length=64, blank=True, validators=[single_line_text])
     # Everyone who changed answers or evidence: none of them may sign it off.
     editors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
@@ -207,10 +260,13 @@ class Answer(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="answers")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="answers")
     status = models.CharField(
-        max_length=20, choices=AnswerStatus.choices, default=AnswerStatus.NOT_STARTED
+        max_length=20,
+        choices=AnswerStatus.choices,
+        default=AnswerStatus.NOT_STARTED,
+        validators=[single_line_text],
     )
-    justification = models.TextField(blank=True)
-    notes = models.TextField(blank=True)
+    justification = models.TextField(blank=True, validators=[multi_line_text])
+    notes = models.TextField(blank=True, validators=[multi_line_text])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -257,14 +313,16 @@ class Evidence(models.Model):
     """
 
     answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="evidence")
-    kind = models.CharField(max_length=10, choices=EvidenceKind.choices)
-    url = models.URLField(max_length=2000, blank=True)
+    kind = models.CharField(
+        max_length=10, choices=EvidenceKind.choices, validators=[single_line_text]
+    )
+    url = models.URLField(max_length=2000, blank=True, validators=[http_url, single_line_text])
     file = models.FileField(upload_to=evidence_upload_to, blank=True, max_length=300)
-    original_name = models.CharField(max_length=255, blank=True)
-    content_type = models.CharField(max_length=100, blank=True)
+    original_name = models.CharField(max_length=255, blank=True, validators=[single_line_text])
+    content_type = models.CharField(max_length=100, blank=True, validators=[single_line_text])
     size = models.PositiveBigIntegerField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    note = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, validators=[single_line_text])
+    note = models.TextField(blank=True, validators=[multi_line_text])
     effective_date = models.DateField(help_text="When the evidence was true.")
     fresh_until = models.DateField(null=True, blank=True)
     supersedes = models.OneToOneField(
@@ -278,7 +336,7 @@ class Evidence(models.Model):
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    withdrawal_reason = models.TextField(blank=True)
+    withdrawal_reason = models.TextField(blank=True, validators=[multi_line_text])
 
     history = HistoricalRecords()
 
@@ -305,7 +363,7 @@ class Comment(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    body = models.TextField(max_length=5000)
+    body = models.TextField(max_length=5000, validators=[multi_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -331,17 +389,21 @@ class Waiver(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    rationale = models.TextField(max_length=5000)
-    compensating_controls = models.TextField(max_length=5000)
+    rationale = models.TextField(max_length=5000, validators=[multi_line_text])
+    compensating_controls = models.TextField(max_length=5000, validators=[multi_line_text])
     expires_on = models.DateField()
     state = models.CharField(
-        max_length=10, choices=WaiverState.choices, default=WaiverState.REQUESTED, db_index=True
+        max_length=10,
+        choices=WaiverState.choices,
+        default=WaiverState.REQUESTED,
+        db_index=True,
+        validators=[single_line_text],
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_comment = models.TextField(blank=True)
+    decision_comment = models.TextField(blank=True, validators=[multi_line_text])
     # Reminder days already sent (e.g. [14, 3]), so a beat run never repeats one.
     reminders_sent = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -370,13 +432,15 @@ class SignOff(models.Model):
     """
 
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="signoffs")
-    role = models.CharField(max_length=40)
+    role = models.CharField(max_length=40, validators=[single_line_text])
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    decision = models.CharField(max_length=20, choices=SignOffDecision.choices)
-    comment = models.TextField(max_length=5000, blank=True)
-    content_digest = models.CharField(max_length=64)
+    decision = models.CharField(
+        max_length=20, choices=SignOffDecision.choices, validators=[single_line_text]
+    )
+    comment = models.TextField(max_length=5000, blank=True, validators=[multi_line_text])
+    content_digest = models.CharField(max_length=64, validators=[single_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -397,7 +461,9 @@ class CheckRunTrigger(models.TextChoices):
 class CheckRun(models.Model):
     """One sweep of automated checks: when it ran, how long, and how it went."""
 
-    trigger = models.CharField(max_length=20, choices=CheckRunTrigger.choices)
+    trigger = models.CharField(
+        max_length=20, choices=CheckRunTrigger.choices, validators=[single_line_text]
+    )
     service = models.ForeignKey(
         Service,
         null=True,
@@ -433,20 +499,22 @@ class CheckResult(models.Model):
 
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="check_results")
-    check_key = models.CharField(max_length=100)
+    check_key = models.CharField(max_length=100, validators=[single_line_text])
     # The check and its parameters (see reviews.checks.base.binding_id).
-    binding = models.CharField(max_length=120)
+    binding = models.CharField(max_length=120, validators=[single_line_text])
     params = models.JSONField(default=dict, blank=True)
-    result = models.CharField(max_length=20, choices=Result.choices)
-    explanation = models.TextField()
+    result = models.CharField(max_length=20, choices=Result.choices, validators=[single_line_text])
+    explanation = models.TextField(validators=[multi_line_text])
     observed = models.JSONField(default=dict)
-    expected = models.TextField(blank=True)
+    expected = models.TextField(blank=True, validators=[multi_line_text])
     duration_ms = models.FloatField(default=0)
     checked_at = models.DateTimeField()
     fresh_until = models.DateTimeField()
     # Pushed results: the link the pipeline gave, and its idempotency key.
-    link = models.URLField(max_length=2000, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no key; unique when set)
+    link = models.URLField(max_length=2000, blank=True, validators=[http_url, single_line_text])
+    idempotency_key = models.CharField(  # noqa: DJ001 (NULL: no key; unique when set)
+        max_length=200, null=True, blank=True, validators=[single_line_text]
+    )
 
     class Meta:
         ordering = ("-checked_at",)
@@ -476,13 +544,15 @@ class ServiceCheck(models.Model):
     """
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="checks")
-    check_key = models.CharField(max_length=100)
-    binding = models.CharField(max_length=120)
+    check_key = models.CharField(max_length=100, validators=[single_line_text])
+    binding = models.CharField(max_length=120, validators=[single_line_text])
     latest = models.ForeignKey(CheckResult, on_delete=models.PROTECT, related_name="+")
     standing = models.ForeignKey(
         CheckResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    standing_result = models.CharField(max_length=20, blank=True, db_index=True)
+    standing_result = models.CharField(
+        max_length=20, blank=True, db_index=True, validators=[single_line_text]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -498,9 +568,13 @@ class ServiceToken(models.Model):
     """A token a service's CI pipeline uses to push evidence. Only its hash is stored."""
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="tokens")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The start of the token, to tell it apart.")
-    token_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, validators=[single_line_text])
+    prefix = models.CharField(
+        max_length=12,
+        help_text="The start of the token, to tell it apart.",
+        validators=[single_line_text],
+    )
+    token_hash = models.CharField(max_length=64, unique=True, validators=[single_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -540,8 +614,10 @@ class PlatformConnection(models.Model):
     ``reviews.connections``. History records every change except the ciphertext.
     """
 
-    kind = models.CharField(max_length=20, choices=ConnectionKind.choices)
-    name = models.CharField(max_length=100)
+    kind = models.CharField(
+        max_length=20, choices=ConnectionKind.choices, validators=[single_line_text]
+    )
+    name = models.CharField(max_length=100, validators=[single_line_text])
     team = models.ForeignKey(
         Team,
         null=True,
@@ -551,18 +627,26 @@ class PlatformConnection(models.Model):
         help_text="Leave empty for the organisation's connection; a team's own overrides it.",
     )
     api_url = models.URLField(
-        "API URL", help_text="PagerDuty or Cloud Foundry API root, or New Relic's GraphQL URL."
+        "API URL",
+        help_text="PagerDuty or Cloud Foundry API root, or New Relic's GraphQL URL.",
+        validators=[http_url, single_line_text],
     )
     username = models.CharField(
-        max_length=200, blank=True, help_text="Cloud Foundry only: the service account's username."
+        max_length=200,
+        blank=True,
+        help_text="Cloud Foundry only: the service account's username.",
+        validators=[single_line_text],
     )
     account = models.CharField(
         max_length=20,
         blank=True,
-        validators=[RegexValidator(r"^\d+$", "A New Relic account ID is a number.")],
+        validators=[
+            single_line_text,
+            RegexValidator(r"^\d+$", "A New Relic account ID is a number."),
+        ],
         help_text="New Relic only: limit monitors to this account ID.",
     )
-    secret_ciphertext = models.TextField(editable=False)
+    secret_ciphertext = models.TextField(editable=False, validators=[multi_line_text])
     secret_changed_at = models.DateTimeField(null=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,21 +7,53 @@ items bind them like any other check, and sweeps never try to run them.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from portal.accounts.models import User
+from portal.validators import multi_line_text, single_line_text
 from reviews.checks.base import Result
 from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Service, ServiceCheck
 
 PUSHED_PREFIX = "ci."
 TOKEN_PREFIX = "pft_"  # noqa: S105 (a marker, not a secret)
 MAX_PAYLOAD_BYTES = 64 * 1024
+# Bounds on ``observed`` so that whatever is accepted can be stored (PostgreSQL's text and
+# jsonb refuse NUL; a lone surrogate cannot even be encoded to send), read back the same,
+# and walked without recursion trouble: containers at most 32 deep, integers that fit in
+# 64 bits, finite floats.
+MAX_OBSERVED_DEPTH = 32
+MIN_OBSERVED_INT, MAX_OBSERVED_INT = -(2**63), 2**63 - 1
+MAX_INT_DIGITS = len(str(MAX_OBSERVED_INT))
+
+# What no text column can hold at all: NUL, and lone UTF-16 surrogates (a JSON "\ud800"
+# escape decodes to one; it cannot be encoded as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _refuse_control(value: str, *, keep_layout: bool = False) -> str:
+    """The value, or a ValueError naming the first character that cannot be kept: any
+    control character (portal.validators; tab and line breaks pass with ``keep_layout``)
+    or a lone surrogate."""
+    try:
+        (multi_line_text if keep_layout else single_line_text)(value)
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from None
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise ValueError(f"Remove the lone surrogate (U+{ord(found.group()):04X}).")
+    return value
 
 
 def _hash(token: str) -> str:
@@ -35,10 +67,15 @@ def token_create(*, service: Service, name: str, by: User) -> tuple[Any, str]:
     name = name.strip()
     if not name or len(name) > 100:
         raise ValueError("Name the token (at most 100 characters), e.g. “GitHub Actions”.")
+    _refuse_control(name)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ServiceToken(
         service=service, name=name, prefix=plain[:12], token_hash=_hash(plain), created_by=by
     )
+    try:
+        token.full_clean()
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from exc
     token._change_reason = "CI token created"  # type: ignore[attr-defined]
     token.save()
     return token, plain
@@ -71,9 +108,12 @@ CheckKey = Annotated[
 
 
 class PushedEvidence(BaseModel):
-    """What a pipeline may send."""
+    """What a pipeline may send.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: a boolean or a string is not a number, nor a number a string.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     check: CheckKey
     result: str
@@ -90,23 +130,144 @@ class PushedEvidence(BaseModel):
             raise ValueError(f"must be one of {', '.join(Result.values)}")
         return value
 
+    @field_validator("check", "idempotency_key")
+    @classmethod
+    def _no_control(cls, value: str | None) -> str | None:
+        return value if value is None else _refuse_control(value)
+
+    @field_validator("summary")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        return _refuse_control(value, keep_layout=True)
+
     @field_validator("link")
     @classmethod
     def _https_link(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
+        if not value:
+            return value
+        _refuse_control(value)
+        try:
+            _URL(value)
+        except ValidationError:
+            raise ValueError("must be an http(s) URL, e.g. https://ci.example.com/1") from None
+        return value
+
+    @field_validator("observed")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_observed(value)
         return value
 
 
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def _check_observed(observed: dict[str, Any]) -> None:
+    """Refuse what jsonb cannot store or what would not read back the same.
+
+    Walks iteratively, so depth is judged without recursing into it.
+    """
+    pending: list[tuple[Any, str, int]] = [(observed, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        where = f"“{path}”" if path else "the top level"
+        if isinstance(value, dict | list) and depth > MAX_OBSERVED_DEPTH:
+            raise ValueError(f"is nested deeper than {MAX_OBSERVED_DEPTH} levels at {where}")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or _UNSTORABLE.search(key):
+                    raise ValueError(f"has a key at {where} {_unstorable(key)}")
+                pending.append((item, f"{path}.{key[:40]}" if path else key[:40], depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                raise ValueError(f"has text at {where} {_unstorable(value)}")
+        elif isinstance(value, bool) or value is None:
+            pass
+        elif isinstance(value, int):
+            if not MIN_OBSERVED_INT <= value <= MAX_OBSERVED_INT:
+                raise ValueError(f"has an integer at {where} that does not fit in 64 bits")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"has a number at {where} that is not finite (NaN or Infinity)")
+        else:  # not reachable from JSON, but the model may be built in code
+            raise ValueError(f"has a value at {where} that is not JSON")
+
+
+def _unstorable(text: object) -> str:
+    if not isinstance(text, str):
+        return "that is not text"
+    return "with a NUL (U+0000)" if "\x00" in text else "with a lone surrogate"
+
+
+class IdempotencyKeyReused(Exception):
+    """The idempotency key was already used by this service for a different push."""
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON value in a form that compares equal after a jsonb round trip.
+
+    jsonb keeps numbers as decimals and may give a float back as an integer (1e300 comes
+    back with 300 zeros), so numbers compare by decimal value; booleans are tagged so
+    that true is not 1.
+    """
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, float):
+        return ("number", Decimal(repr(value)))
+    if isinstance(value, int):
+        return ("number", Decimal(value))
+    return value
+
+
+def _same_push(result: CheckResult, payload: PushedEvidence) -> bool:
+    """Whether a stored result is what this payload would have recorded.
+
+    Compared field by field rather than by a stored hash of the body, so no column is
+    needed; the freshness is the span between checked_at and fresh_until.
+    """
+    return (
+        result.check_key == payload.check
+        and result.result == payload.result
+        and result.explanation == payload.summary
+        and result.link == payload.link
+        and result.fresh_until - result.checked_at == timedelta(days=payload.fresh_for_days)
+        and _canonical(result.observed) == _canonical(payload.observed)
+    )
+
+
+def _earlier_push(service: Service, payload: PushedEvidence) -> CheckResult | None:
+    """The result recorded under the payload's idempotency key, if any.
+
+    Raises IdempotencyKeyReused when that result came from a different body.
+    """
+    if not payload.idempotency_key:
+        return None
+    earlier = CheckResult.objects.filter(
+        service=service, idempotency_key=payload.idempotency_key
+    ).first()
+    if earlier is not None and not _same_push(earlier, payload):
+        raise IdempotencyKeyReused(
+            f"The idempotency key “{payload.idempotency_key}” was already used with a "
+            "different body; use a new key for a new result."
+        )
+    return earlier
+
+
 def evidence_push(*, service: Service, payload: PushedEvidence) -> tuple[CheckResult, bool]:
-    """Record a pushed result. Returns (result, created); a repeated idempotency key
-    returns the first result and records nothing."""
-    if payload.idempotency_key:
-        earlier = CheckResult.objects.filter(
-            service=service, idempotency_key=payload.idempotency_key
-        ).first()
-        if earlier is not None:
-            return earlier, False
+    """Record a pushed result. Returns (result, created).
+
+    Repeating an idempotency key with the same body returns the first result and records
+    nothing; with a different body it raises IdempotencyKeyReused.
+    """
+    earlier = _earlier_push(service, payload)
+    if earlier is not None:
+        return earlier, False
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -149,10 +310,13 @@ def evidence_push(*, service: Service, payload: PushedEvidence) -> tuple[CheckRe
                 from reviews.notifications import checks_regressed
 
                 checks_regressed(service.pk, run)
-    except IntegrityError:  # the same key pushed twice at once: the other push won
-        return CheckResult.objects.get(
-            service=service, idempotency_key=payload.idempotency_key
-        ), False
+    except IntegrityError:
+        # The same key pushed twice at once: the other push won. Only a row under this
+        # key proves that; any other integrity error is a real fault and must surface.
+        earlier = _earlier_push(service, payload)
+        if earlier is None:
+            raise
+        return earlier, False
     from reviews.checks.sweep import refresh_reviews
 
     refresh_reviews([service.pk])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from checklists.models import ChecklistVersion, VersionStatus
@@ -24,7 +25,7 @@ from reviews.models import (
     Service,
 )
 from reviews.readiness import SUMMARY_FIELDS, refresh_summary
-from reviews.workflow import EDITABLE_STATES, IllegalTransition, apply_transition
+from reviews.workflow import IllegalTransition, apply_transition, ensure_allowed
 
 SERVICE_FIELDS = (
     "name",
@@ -71,6 +72,23 @@ def service_update(*, service: Service, by: User, **fields: Any) -> Service:
     return service
 
 
+# A new review's target date is at most about five years away.
+TARGET_DATE_MAX_DAYS = 5 * 365 + 1
+
+
+def target_date_error(target_date: date | None, *, today: date | None = None) -> str:
+    """What is wrong with a new review's target date ("" when nothing is)."""
+    if target_date is None:
+        return ""
+    today = today or timezone.localdate()
+    latest = today + timedelta(days=TARGET_DATE_MAX_DAYS)
+    if target_date < today:
+        return "The target date cannot be in the past."
+    if target_date > latest:
+        return f"The target date can be at most five years away (until {latest})."
+    return ""
+
+
 def review_start(
     *,
     service: Service,
@@ -88,6 +106,8 @@ def review_start(
     """
     if checklist_version.status != VersionStatus.PUBLISHED:
         raise ValidationError("Reviews use published checklist versions only.")
+    if problem := target_date_error(target_date):
+        raise ValidationError({"target_date": problem})
     with transaction.atomic():
         review = Review(
             service=service,
@@ -194,8 +214,11 @@ def comment_add(*, answer: Answer, by: User, body: str) -> Comment:
     if len(body) > 5000:
         raise ValidationError({"body": "A comment is at most 5,000 characters."})
     comment = Comment(answer=answer, author=by, body=body)
+    comment.full_clean(exclude=["answer", "author"])
     comment._change_reason = "Comment added"  # type: ignore[attr-defined]
     with transaction.atomic():
+        # Locked, so the review cannot be withdrawn between the check and the comment.
+        ensure_allowed(Review.objects.select_for_update().get(pk=answer.review_id), "comment")
         comment.save()
     return comment
 
@@ -252,11 +275,7 @@ def answer_update(
         current = Answer.objects.select_related("item", "owner").get(pk=answer.pk)
         if current.revision != based_on_revision:
             raise AnswerConflict(current)
-        if review.state not in EDITABLE_STATES:
-            raise IllegalTransition(
-                f"This review is {review.get_state_display().lower()}: answers cannot be "
-                "changed now."
-            )
+        ensure_allowed(review, "answer")
         unchanged = (
             current.status == change.status
             and current.justification == change.justification
@@ -273,6 +292,11 @@ def answer_update(
         # plain increment is safe.
         current.revision += 1
         current.updated_by = by
+        current.full_clean(
+            exclude=["review", "item", "owner", "carried_from", "updated_by"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
         current._change_reason = f"Answered {change.status}"  # type: ignore[attr-defined]
         current.save()
         _content_changed(review, by=by, reason="Answer changed")
@@ -310,7 +334,6 @@ __all__ = [
 
 
 def teams_for(user: User) -> list[Team]:
-    """The teams a user may put new services in: their own, or every team for admins."""
-    if user.is_staff:
-        return list(Team.objects.order_by("name"))
+    """The teams a user may put new services in: their own (admins do not add services;
+    see portal.permissions)."""
     return list(user.teams.order_by("name"))

@@ -10,13 +10,23 @@ from portal.accounts.roles import Role
 from reviews import notifications
 from reviews.models import Review, ReviewState, SignOff, SignOffDecision
 from reviews.readiness import is_ready
-from reviews.workflow import IllegalTransition, apply_transition
+from reviews.workflow import apply_transition, ensure_allowed
 
 
 def signable_roles(review: Review, user: User) -> list[str]:
     """The required roles of ``review`` that ``user`` holds."""
     held = {role.value for role in user.roles}
     return [role for role in review.checklist_version.required_signoff_roles if role in held]
+
+
+def signoff_refusal(review: Review, user: User) -> str:
+    """Why ``user`` may not sign ``review`` off, whatever its state ("" when they may):
+    asked before a page asks for their password, and enforced again by signoff_record."""
+    if not signable_roles(review, user):
+        return "This review needs no sign-off from your roles."
+    if review.editors.filter(pk=user.pk).exists():
+        return "You changed this review's answers or evidence, so you cannot sign it off."
+    return ""
 
 
 def signoff_record(
@@ -43,12 +53,8 @@ def signoff_record(
             raise PermissionDenied(
                 "You changed this review's answers or evidence, so you cannot sign it off."
             )
-        if locked.state != ReviewState.SUBMITTED:
-            raise IllegalTransition(
-                f"Only submitted reviews are signed off; this one is "
-                f"{locked.get_state_display().lower()}."
-            )
-        signoff = SignOff.objects.create(
+        ensure_allowed(locked, "signoff")
+        signoff = SignOff(
             review=locked,
             role=role,
             reviewer=by,
@@ -56,6 +62,8 @@ def signoff_record(
             comment=comment.strip(),
             content_digest=locked.content_digest,
         )
+        signoff.full_clean(exclude=["review", "reviewer", "content_digest"])
+        signoff.save()
         if decision == SignOffDecision.REQUEST_CHANGES:
             apply_transition(locked, "request_changes")
         elif is_ready(locked):

@@ -16,9 +16,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
-from portal.permissions import can, permission_required, require, visible_services
+from portal.permissions import (
+    can,
+    permission_required,
+    require,
+    require_object,
+    visible_services,
+)
 from reviews import evidence as evidence_services
 from reviews import selectors, services, signoffs, waivers
+from reviews.checks import egress
 from reviews.forms import (
     AnswerForm,
     CommentForm,
@@ -31,7 +38,7 @@ from reviews.forms import (
     WithdrawEvidenceForm,
 )
 from reviews.models import Answer, Evidence, Review, Service, Waiver
-from reviews.workflow import ACTION_LABELS, EDITABLE_STATES, IllegalTransition, allowed_actions
+from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions, allows
 
 
 def _user(request: HttpRequest) -> User:
@@ -59,6 +66,7 @@ def service_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             service = services.service_create(by=_user(request), **form.cleaned_data)
             messages.success(request, f"Created {service.name}.")
+            _warn_about_refused_urls(request, form)
             return redirect(service.get_absolute_url())
         return render(request, "reviews/service_form.html", {"form": form}, status=400)
     if not teams:
@@ -66,26 +74,43 @@ def service_create(request: HttpRequest) -> HttpResponse:
     return render(request, "reviews/service_form.html", {"form": form})
 
 
+def _warn_about_refused_urls(request: HttpRequest, form: ServiceForm) -> None:
+    """Saved, but say so when checks will refuse an address (see reviews.checks.egress)."""
+    labels = {name: str(field.label) for name, field in form.fields.items()}
+    for warning in egress.service_url_warnings(form.cleaned_data, labels):
+        messages.warning(request, warning)
+
+
 @login_required
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("team"), slug=slug)
-    require(request.user, "reviews.view_service", service)
+    require_object(request.user, "reviews.view_service", service)
     can_start = can(request.user, "reviews.start_review", service)
+    return _service_page(request, service, ReviewStartForm() if can_start else None)
+
+
+def _service_page(
+    request: HttpRequest, service: Service, start_form: ReviewStartForm | None, status: int = 200
+) -> HttpResponse:
+    user = request.user
+    can_revoke_tokens = can(user, "reviews.revoke_token", service)
     return render(
         request,
         "reviews/service.html",
         {
             "service": service,
             "reviews": service.reviews.select_related("checklist_version__checklist"),
-            "can_change": can(request.user, "reviews.change_service", service),
-            "start_form": ReviewStartForm() if can_start else None,
+            "can_change": can(user, "reviews.change_service", service),
+            "can_run_checks": can(user, "reviews.run_checks", service),
+            "can_manage_tokens": can(user, "reviews.manage_tokens", service),
+            "can_revoke_tokens": can_revoke_tokens,
+            "start_form": start_form,
             "checks": sorted(
                 selectors.service_checks(service).values(), key=lambda status: status.check_key
             ),
-            "tokens": service.tokens.all()
-            if can(request.user, "reviews.change_service", service)
-            else [],
+            "tokens": service.tokens.all() if can_revoke_tokens else [],
         },
+        status=status,
     )
 
 
@@ -93,7 +118,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
-    require(request.user, "reviews.change_service", service)
+    require_object(request.user, "reviews.change_service", service)
     form = ServiceForm(
         request.POST or None,
         instance=service,
@@ -103,6 +128,7 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             services.service_update(service=service, by=_user(request), **form.cleaned_data)
             messages.success(request, f"Saved {service.name}.")
+            _warn_about_refused_urls(request, form)
             return redirect(service.get_absolute_url())
         return render(
             request, "reviews/service_form.html", {"form": form, "service": service}, status=400
@@ -114,23 +140,17 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def review_start(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
-    require(request.user, "reviews.start_review", service)
+    require_object(request.user, "reviews.start_review", service)
     form = ReviewStartForm(request.POST)
-    if not form.is_valid():
-        return render(
-            request,
-            "reviews/service.html",
-            {
-                "service": service,
-                "reviews": service.reviews.select_related("checklist_version__checklist"),
-                "can_change": can(request.user, "reviews.change_service", service),
-                "start_form": form,
-            },
-            status=400,
-        )
-    review = services.review_start(service=service, by=_user(request), **form.cleaned_data)
-    messages.success(request, "Review started: answer each item, must-haves first.")
-    return redirect(review.get_absolute_url())
+    if form.is_valid():
+        try:
+            review = services.review_start(service=service, by=_user(request), **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Review started: answer each item, must-haves first.")
+            return redirect(review.get_absolute_url())
+    return _service_page(request, service, form, status=400)
 
 
 def _review(request: HttpRequest, pk: int, perm: str) -> Review:
@@ -140,7 +160,7 @@ def _review(request: HttpRequest, pk: int, perm: str) -> Review:
         from django.http import Http404
 
         raise Http404("No such review.") from None
-    require(request.user, perm, review)
+    require_object(request.user, perm, review)
     return review
 
 
@@ -150,15 +170,13 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     show = request.GET.get("show", "all")
     if show not in selectors.FILTERS:
         show = "all"
-    can_change = can(request.user, "reviews.change_review", review)
-    # Answers, evidence and exceptions are open to edits only in some states.
-    can_edit = can_change and review.state in EDITABLE_STATES
+    user = _user(request)
+    can_change = can(user, "reviews.change_review", review)
+    abilities = _abilities(user, review)
+    can_edit = abilities["can_edit"]
     owners = selectors.owner_choices(review.service) if can_edit else {}
     service_checks = selectors.service_checks(review.service)
     sections = selectors.answers_with_context(review, show)
-    user = _user(request)
-    can_comment = can(user, "reviews.comment", review)
-    can_decide = can(user, "reviews.decide_waiver", review)
     rows = [
         (
             section.title,
@@ -178,11 +196,9 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "show": show,
             "filters": selectors.FILTERS,
-            "can_edit": can_edit,
-            "can_comment": can_comment,
-            "can_decide": can_decide,
+            **abilities,
             "signoffs": signoff_history,
-            "can_sign": review.state == "submitted"
+            "can_sign": allows(review, "signoff")
             and bool(signoffs.signable_roles(review, user))
             and can(user, "reviews.sign_review", review),
             "today": timezone.localdate(),
@@ -195,6 +211,20 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else [],
         },
     )
+
+
+def _abilities(user: User, review: Review) -> dict[str, bool]:
+    """What ``user`` may do to ``review`` now: their role (portal.permissions) and the
+    review's state (reviews.workflow.WRITES), the same rules the services enforce."""
+    can_change = can(user, "reviews.change_review", review)
+    return {
+        # Answers, evidence and exception requests follow the same states.
+        "can_edit": can_change and allows(review, "answer"),
+        "can_request_exception": can_change and allows(review, "exception_request"),
+        "can_comment": can(user, "reviews.comment", review) and allows(review, "comment"),
+        "can_decide": can(user, "reviews.decide_waiver", review)
+        and allows(review, "exception_decision"),
+    }
 
 
 def _row(
@@ -286,9 +316,7 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
         "conflict": conflict,
         "notice": notice,
         "swap_summary": True,
-        "can_edit": True,
-        "can_comment": True,
-        "can_decide": can(request.user, "reviews.decide_waiver", review),
+        **_abilities(_user(request), review),
         "today": timezone.localdate(),
     }
     if not request.htmx:  # type: ignore[attr-defined]
@@ -393,7 +421,7 @@ def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
     evidence = get_object_or_404(
         Evidence.objects.select_related("answer__review__service"), pk=evidence_pk
     )
-    require(request.user, "reviews.view_review", evidence.answer.review)
+    require_object(request.user, "reviews.view_review", evidence.answer.review)
     if not evidence.file:
         from django.http import Http404
 
@@ -413,8 +441,13 @@ def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
 def comment_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
     review, answer = _answer(request, pk, answer_pk, "reviews.comment")
     form = CommentForm(request.POST)
-    if form.is_valid():
-        services.comment_add(answer=answer, by=_user(request), body=form.cleaned_data["body"])
+    added = _attempt(
+        form,
+        lambda: services.comment_add(
+            answer=answer, by=_user(request), body=form.cleaned_data["body"]
+        ),
+    )
+    if added:
         messages.success(request, "Comment added.")
         return _back(review, answer)
     return _form_error_page(request, review, answer, form, "Comment not added")
@@ -458,7 +491,7 @@ def waiver_decide(request: HttpRequest, pk: int, answer_pk: int, waiver_pk: int)
     return _form_error_page(request, review, answer, form, "Decision not recorded")
 
 
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+def _add_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for name, errors in exc.message_dict.items():
             form.add_error(name if name in form.fields else None, errors)
@@ -466,7 +499,7 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def _attempt(form: forms.Form, action: Callable[[], object]) -> bool:
+def _attempt(form: forms.BaseForm, action: Callable[[], object]) -> bool:
     """Run a service call for a valid form; its refusals become the form's errors."""
     if not form.is_valid():
         return False
@@ -485,14 +518,29 @@ def _attempt(form: forms.Form, action: Callable[[], object]) -> bool:
 
 
 @login_required
-@reauthentication_required
 @require_http_methods(["GET", "POST"])
 def signoff(request: HttpRequest, pk: int) -> HttpResponse:
-    """Record a sign-off. Needs a fresh re-authentication (with MFA when enrolled)."""
+    """Record a sign-off. Whatever would refuse it is said first; only then is a fresh
+    re-authentication asked for (with MFA when enrolled)."""
     review = _review(request, pk, "reviews.sign_review")
+    user = _user(request)
+    refusal = signoffs.signoff_refusal(review, user)
+    if refusal:
+        raise PermissionDenied(refusal)
+    if not allows(review, "signoff"):
+        messages.error(
+            request,
+            f"This review is {review.get_state_display().lower()}: "
+            "only submitted reviews are signed off.",
+        )
+        return redirect(review.get_absolute_url())
+    response: HttpResponse = _signoff_form(request, review)  # allauth's decorator is untyped
+    return response
+
+
+@reauthentication_required
+def _signoff_form(request: HttpRequest, review: Review) -> HttpResponse:
     roles = [(role, Role(role).label) for role in signoffs.signable_roles(review, _user(request))]
-    if not roles:
-        raise PermissionDenied("This review needs no sign-off from your roles.")
     form = SignOffForm(request.POST or None, roles=roles)
     recorded = request.method == "POST" and _attempt(
         form,

@@ -14,6 +14,7 @@ from portal.permissions import can
 from reviews import notifications
 from reviews.models import Answer, AnswerStatus, Review, Waiver, WaiverState
 from reviews.services import _content_changed
+from reviews.workflow import OPEN_STATES, ensure_allowed
 
 UNMET = (AnswerStatus.NOT_MET, AnswerStatus.PARTIALLY_MET)
 
@@ -44,6 +45,7 @@ def waiver_request(
         raise ValidationError(errors)
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=answer.review_id)
+        ensure_allowed(review, "exception_request")
         current = Answer.objects.get(pk=answer.pk)
         if current.status not in UNMET:
             raise ValidationError("Exceptions are for items that are not met (or partially met).")
@@ -59,6 +61,7 @@ def waiver_request(
             compensating_controls=compensating_controls.strip(),
             expires_on=expires_on,
         )
+        waiver.full_clean(exclude=["answer", "requested_by", "decided_by"])
         waiver._change_reason = "Exception requested"  # type: ignore[attr-defined]
         waiver.save()
         _content_changed(review, by=by, reason="Exception requested", editor=False)
@@ -73,6 +76,7 @@ def waiver_decide(*, waiver: Waiver, by: User, approve: bool, comment: str = "")
         raise PermissionDenied("Nobody may approve or refuse their own exception.")
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=waiver.answer.review_id)
+        ensure_allowed(review, "exception_decision")
         current = Waiver.objects.select_for_update().get(pk=waiver.pk)
         if current.state != WaiverState.REQUESTED:
             raise ValidationError(
@@ -82,6 +86,7 @@ def waiver_decide(*, waiver: Waiver, by: User, approve: bool, comment: str = "")
         current.decided_by = by
         current.decided_at = timezone.now()
         current.decision_comment = comment.strip()
+        current.full_clean(exclude=["answer", "requested_by", "decided_by"])
         current._change_reason = f"Exception {current.state}"  # type: ignore[attr-defined]
         current.save()
         _content_changed(review, by=by, reason=f"Exception {current.state}", editor=False)
@@ -93,18 +98,23 @@ def waivers_expire(*, today: date | None = None) -> tuple[int, int]:
     """Expire approved exceptions past their date and send 14- and 3-day reminders.
 
     Returns (expired, reminded). Safe to run as often as beat likes: each reminder is
-    recorded on the exception and sent once.
+    recorded on the exception and sent once. Withdrawn reviews are left as they were
+    withdrawn: nothing changes them, and nobody is reminded about them.
     """
     today = today or timezone.localdate()
     expired = 0
     for waiver_id in Waiver.objects.filter(
-        state=WaiverState.APPROVED, expires_on__lt=today
+        state=WaiverState.APPROVED,
+        expires_on__lt=today,
+        answer__review__state__in=OPEN_STATES,
     ).values_list("pk", flat=True):
         with transaction.atomic():
             waiver = Waiver.objects.select_for_update().select_related("answer").get(pk=waiver_id)
             if waiver.state != WaiverState.APPROVED:
                 continue
             review = Review.objects.select_for_update().get(pk=waiver.answer.review_id)
+            if review.state not in OPEN_STATES:  # withdrawn since the list was read
+                continue
             waiver.state = WaiverState.EXPIRED
             waiver._change_reason = "Exception expired"  # type: ignore[attr-defined]
             waiver.save()
@@ -114,7 +124,10 @@ def waivers_expire(*, today: date | None = None) -> tuple[int, int]:
     reminded = 0
     horizon = today + timedelta(days=max(settings.WAIVER_REMINDER_DAYS))
     for waiver in Waiver.objects.filter(
-        state=WaiverState.APPROVED, expires_on__gte=today, expires_on__lte=horizon
+        state=WaiverState.APPROVED,
+        expires_on__gte=today,
+        expires_on__lte=horizon,
+        answer__review__state__in=OPEN_STATES,
     ).select_related("answer__review__service", "answer__item", "requested_by"):
         days_left = (waiver.expires_on - today).days
         due = [

@@ -28,10 +28,42 @@ ACTION_LABELS = {
 
 # States in which the team may change answers (approved ones reopen on the first edit).
 EDITABLE_STATES = frozenset({S.DRAFT, S.CHANGES_REQUESTED, S.APPROVED})
+# Every state but withdrawn: nothing changes a withdrawn review.
+OPEN_STATES = frozenset({S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.APPROVED})
+
+# What may be written to a review in which states. Every service that writes to a review
+# asks ``ensure_allowed`` inside its transaction (with the review row locked), and pages
+# ask ``allows`` before offering the form, so the two can never disagree.
+WRITES: dict[str, tuple[frozenset[str], str]] = {
+    # write: (states, what it changes, for messages)
+    "answer": (EDITABLE_STATES, "answers cannot be changed"),
+    "evidence": (EDITABLE_STATES, "evidence cannot be added or withdrawn"),
+    "exception_request": (EDITABLE_STATES, "exceptions cannot be requested"),
+    "exception_decision": (OPEN_STATES, "exceptions cannot be decided"),
+    "comment": (OPEN_STATES, "comments cannot be added"),
+    "signoff": (frozenset({S.SUBMITTED}), "it cannot be signed off"),
+}
 
 
 class IllegalTransition(ValueError):
     """A state change the workflow does not allow; the message says what is allowed."""
+
+
+def allows(review: Review, write: str) -> bool:
+    """Whether ``write`` (a key of WRITES) may happen to ``review`` in its state."""
+    return review.state in WRITES[write][0]
+
+
+def ensure_allowed(review: Review, write: str) -> None:
+    """Raise IllegalTransition, saying why, unless ``write`` may happen to ``review`` now.
+
+    ``review`` should be the row locked by the caller's transaction, so its state cannot
+    change between this check and the write.
+    """
+    states, what = WRITES[write]
+    if review.state not in states:
+        label = ReviewState(review.state).label.lower()
+        raise IllegalTransition(f"This review is {label}: {what} now.")
 
 
 def allowed_actions(review: Review) -> list[str]:

@@ -132,6 +132,13 @@ def cast(lead, other_lead, reviewer, manager, auditor, admin_user, nobody):
 
 
 @pytest.fixture
+def loopback_allowed(settings) -> None:
+    """Checks may reach the tests' local servers: loopback opened, as an operator would
+    with CHECK_ALLOWED_NETWORKS (by default checks reach only the public internet)."""
+    settings.CHECK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
+@pytest.fixture
 def client_for():
     """A test client signed in as the given user."""
 

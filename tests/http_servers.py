@@ -60,10 +60,10 @@ class _Server(ThreadingHTTPServer):
     # Room for a burst of simultaneous connections (the default backlog is 5).
     request_queue_size = 512
 
-    def __init__(self, owner: LocalServer, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, owner: LocalServer, ssl_context: ssl.SSLContext | None, host: str) -> None:
         self.owner = owner
         self.ssl_context = ssl_context
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((host, 0), _Handler)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
@@ -74,6 +74,7 @@ class _Server(ThreadingHTTPServer):
             )
         with self.owner.lock:
             self.owner.connections.add(sock)
+            self.owner.accepted += 1
         return sock, address
 
     def shutdown_request(self, request: Any) -> None:
@@ -131,9 +132,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LocalServer:
-    """One HTTP (or, with ``ssl_context``, HTTPS) server on 127.0.0.1 and a free port."""
+    """One HTTP (or, with ``ssl_context``, HTTPS) server on ``host`` (127.0.0.1) and a
+    free port. ``accepted`` counts the connections it accepted, so a test can prove that
+    nothing reached it."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
         self.received: list[Received] = []
@@ -143,8 +146,10 @@ class LocalServer:
         self.max_in_flight = 0
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()  # accepted and not yet closed
+        self.accepted = 0
+        self.host = host
         self.scheme = "https" if ssl_context is not None else "http"
-        self._server = _Server(self, ssl_context)
+        self._server = _Server(self, ssl_context, host)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -153,8 +158,8 @@ class LocalServer:
             daemon=True,
         )
 
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"{self.scheme}://{host or self.host}:{self.port}{path}"
 
     def route(
         self,
@@ -194,8 +199,10 @@ class LocalServer:
 
     @classmethod
     @contextmanager
-    def running(cls, ssl_context: ssl.SSLContext | None = None) -> Iterator[LocalServer]:
-        server = cls(ssl_context)
+    def running(
+        cls, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> Iterator[LocalServer]:
+        server = cls(ssl_context, host)
         server.start()
         try:
             yield server

@@ -11,6 +11,9 @@ from reviews.checks.base import Result, Target
 from reviews.checks.runner import Job, run_jobs
 from tests.http_servers import LocalServer
 
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
@@ -111,3 +114,27 @@ def test_no_urls_is_not_applicable(server):
         "alerting.nothing_firing",
     ):
         assert run(key, server).result == Result.NOT_APPLICABLE
+
+
+def test_what_a_remote_system_sends_is_stored_even_when_a_database_could_not_hold_it(
+    server, db, benefits_team
+):
+    """NUL and NaN from a remote API must not lose the result (PostgreSQL's text and jsonb
+    refuse NUL; jsonb refuses NaN): they arrive as U+FFFD and the number's name."""
+    from reviews.checks import sweep as sweeping
+    from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Service
+
+    alerts = '[{"labels": {"alertname": "Down\\u0000now", "severity": "critical"}, "x": NaN}]'
+    server.route("/api/v2/alerts", body=alerts)
+    service = Service.objects.create(
+        name="S", slug="s", team=benefits_team, alertmanager_url=server.url("/")
+    )
+    target = sweeping.target_for(service)
+    jobs = [Job("alerting.nothing_firing", target, {})]
+    outcomes = run_jobs(jobs, timeout=5)
+    run_row = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL)
+    sweeping.store_outcomes(run_row, jobs, outcomes)
+    stored = CheckResult.objects.get()
+    assert stored.result == Result.FAIL
+    assert stored.observed["firing"] == ["Down\ufffdnow"]
+    assert "Down\ufffdnow" in stored.explanation

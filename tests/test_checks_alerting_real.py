@@ -28,6 +28,9 @@ from tests.http_servers import LocalServer
 from tests.processes import free_port, start_process_group, stop_process_group, wait_until
 from tests.services import IN_CI
 
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 

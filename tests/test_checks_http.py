@@ -26,6 +26,9 @@ from reviews.checks.base import Outcome, Result, Target, all_check_types, check_
 from reviews.checks.runner import Job, run_jobs
 from tests.http_servers import LocalServer, closed_port, server_context
 
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 HOSTS = ("localhost", "127.0.0.1")
 ONE_YEAR = "max-age=31536000; includeSubDomains"
 

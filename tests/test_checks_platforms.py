@@ -25,6 +25,9 @@ from reviews.checks.platforms import verify_connection
 from reviews.checks.runner import Job, run_jobs
 from tests.http_servers import LocalServer, closed_port, server_context
 
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 SECRET = "u+pd-secret-key-0123456789"
 
 

@@ -30,6 +30,9 @@ from reviews.tasks import sweep
 from tests.http_servers import LocalServer
 from tests.services import isolated_celery_app, require_redis
 
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 CHECKLIST = b"""---
 title: Checked
 slug: checked

@@ -64,6 +64,7 @@ def test_a_sweep_survives_its_worker_being_killed(lead, benefits_team, tmp_path)
         "PREFLIGHT_DATA_DIR": str(tmp_path),
         "LOG_LEVEL": "info",
         "CHECK_TIMEOUT_SECONDS": "30",
+        "CHECK_ALLOWED_NETWORKS": "127.0.0.1/32",  # the local health server
     }
     version = checklist_import(
         parsed=parse_file("s.md", CHECKLIST).checklist, by=None, publish=True

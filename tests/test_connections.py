@@ -12,7 +12,8 @@ from reviews.checks.sweep import jobs_from, target_for
 from reviews.connections import derived_key
 from reviews.models import PlatformConnection, Service
 
-pytestmark = pytest.mark.django_db
+# Checks reach these tests' local servers on loopback, opened as an operator would.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")]
 
 SECRET = "pd-read-only-key-abcdef"
 ADD_URL = "/admin/reviews/platformconnection/add/"

@@ -71,15 +71,22 @@ def test_a_pipeline_pushes_a_result_that_lands_beside_the_answer(service, token,
     assert ServiceToken.objects.get().last_used_at is not None
 
 
-def test_the_token_is_stored_hashed_and_shown_once(service, lead, client_for):
-    response = client_for(lead).post(
-        f"/services/{service.slug}/tokens/", {"name": "CI"}, follow=True
-    )
+def test_the_token_is_stored_hashed_and_shown_once_in_the_response_that_creates_it(
+    service, lead, client_for
+):
+    client = client_for(lead)
+    response = client.post(f"/services/{service.slug}/tokens/", {"name": "CI"})
+    # Shown in this response, which no cache keeps, and never put in a cookie (the
+    # messages cookie is signed, not encrypted: anyone holding it could read it).
+    assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
     plain = re.search(r"pft_[A-Za-z0-9_-]+", response.content.decode()).group(0)
+    assert all(plain not in morsel.value for morsel in response.cookies.values())
+    assert all(plain not in morsel.value for morsel in client.cookies.values())
     stored = ServiceToken.objects.get()
     assert plain not in (stored.token_hash, stored.prefix)
     assert plain.startswith(stored.prefix)
-    assert plain not in client_for(lead).get(f"/services/{service.slug}/").content.decode()
+    assert plain not in client.get(f"/services/{service.slug}/").content.decode()
     assert push(plain, GOOD).status_code == 201
 
 
@@ -91,20 +98,38 @@ def test_a_revoked_token_is_refused(service, token, lead, client_for):
     assert "unknown or revoked" in response.json()["error"]
 
 
-@pytest.mark.parametrize("who", ["other_lead", "reviewer", "manager", "auditor", "nobody"])
+@pytest.mark.parametrize("who", ["other_lead", "reviewer", "manager", "auditor", "admin", "nobody"])
 def test_only_the_owning_team_manages_tokens(cast, client_for, service, token, who):
     client = client_for(cast[who])
-    assert client.post(f"/services/{service.slug}/tokens/", {"name": "x"}).status_code == 403
+    # 404 where the service is not even visible to them, 403 where it is.
+    refused = 404 if who in {"other_lead", "nobody"} else 403
+    assert client.post(f"/services/{service.slug}/tokens/", {"name": "x"}).status_code == refused
     stored = ServiceToken.objects.get()
-    assert client.post(f"/services/{service.slug}/tokens/{stored.pk}/revoke/").status_code == 403
+    revoke = client.post(f"/services/{service.slug}/tokens/{stored.pk}/revoke/")
+    if who == "admin":  # a leaked token must be stoppable without its team
+        assert revoke.status_code == 302
+        stored.refresh_from_db()
+        assert stored.revoked_at is not None and stored.revoked_by == cast["admin"]
+        return
+    assert revoke.status_code == refused
+    stored.refresh_from_db()
     assert ServiceToken.objects.count() == 1 and stored.revoked_at is None
 
 
 def test_an_idempotency_key_records_a_push_once(service, token):
     first = push(token, {**GOOD, "idempotency_key": "build-42"})
-    again = push(token, {**GOOD, "result": "fail", "idempotency_key": "build-42"})
+    again = push(token, {**GOOD, "idempotency_key": "build-42"})
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"]
+    assert CheckResult.objects.count() == 1
+    assert ServiceCheck.objects.get().standing_result == "pass"
+
+
+def test_an_idempotency_key_reused_with_a_different_body_is_a_conflict(service, token):
+    first = push(token, {**GOOD, "idempotency_key": "build-42"})
+    again = push(token, {**GOOD, "result": "fail", "idempotency_key": "build-42"})
+    assert first.status_code == 201 and again.status_code == 409
+    assert "already used with a different body" in again.json()["error"]
     assert CheckResult.objects.count() == 1
     assert ServiceCheck.objects.get().standing_result == "pass"
 
@@ -180,6 +205,8 @@ def test_bad_pushes_get_a_clear_4xx_and_nothing_is_recorded(
 def test_the_api_takes_only_posts(token):
     response = Client().get("/api/v1/evidence", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "use POST" in response.json()["error"]
 
 
 def test_sweeps_never_try_to_run_pushed_checks(service):

@@ -141,7 +141,7 @@ def test_nobody_signs_off_a_review_they_edited(review, lead, reviewer):
 def test_sign_offs_need_the_role_a_submitted_review_and_a_reason_to_send_back(
     review, lead, reviewer, manager
 ):
-    with pytest.raises(IllegalTransition, match="Only submitted reviews"):
+    with pytest.raises(IllegalTransition, match="cannot be signed off now"):
         signoffs.signoff_record(
             review=review, by=reviewer, role="security_reviewer", decision="approve"
         )

@@ -8,6 +8,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.accounts.roles import GROUP_ROLES, Role, role_for_group_name
+from portal.validators import multi_line_text, single_line_text
 
 
 class UserManager(BaseUserManager["User"]):
@@ -35,7 +36,15 @@ class User(AbstractUser):
     """A person who signs in to Preflight, identified by email address."""
 
     username = None  # type: ignore[assignment]
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField("email address", unique=True, validators=[single_line_text])
+    # Redeclared from AbstractUser only to carry the text validator every string field has.
+    first_name = models.CharField(
+        "first name", max_length=150, blank=True, validators=[single_line_text]
+    )
+    last_name = models.CharField(
+        "last name", max_length=150, blank=True, validators=[single_line_text]
+    )
+    password = models.CharField("password", max_length=128, validators=[single_line_text])
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -90,9 +99,9 @@ class User(AbstractUser):
 class Team(models.Model):
     """A group of people who own services together."""
 
-    name = models.CharField(max_length=120, unique=True)
-    slug = models.SlugField(max_length=120, unique=True)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=120, unique=True, validators=[single_line_text])
+    slug = models.SlugField(max_length=120, unique=True, validators=[single_line_text])
+    description = models.TextField(blank=True, validators=[multi_line_text])
     members = models.ManyToManyField(User, related_name="teams", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from portal.audit.models import AuditEvent, AuditKind
 from portal.logs import current_request_id
+from portal.validators import without_control_characters
 
 logger = logging.getLogger("preflight.audit")
 
@@ -41,13 +42,13 @@ def record(
             ip = get_client_ip(request)
         except Exception:  # a malformed X-Forwarded-For must not lose the event
             ip = None
-        user_agent = request.headers.get("User-Agent", "")[:300]
+        user_agent = without_control_characters(request.headers.get("User-Agent", ""))[:300]
     event = AuditEvent.objects.create(
         kind=kind,
         actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=_label(actor),
+        actor_label=without_control_characters(_label(actor)),
         subject_user=subject if getattr(subject, "pk", None) else None,
-        subject_label=subject_label or _label(subject),
+        subject_label=without_control_characters(subject_label or _label(subject)),
         ip_address=ip,
         user_agent=user_agent,
         request_id=current_request_id() or "",

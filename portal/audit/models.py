@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from portal.validators import single_line_text
+
 
 class AuditKind(models.TextChoices):
     LOGIN_SUCCEEDED = "login_succeeded", "Sign-in succeeded"
@@ -29,7 +31,9 @@ class AuditEvent(models.Model):
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    kind = models.CharField(max_length=40, choices=AuditKind.choices, db_index=True)
+    kind = models.CharField(
+        max_length=40, choices=AuditKind.choices, db_index=True, validators=[single_line_text]
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -37,7 +41,7 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    actor_label = models.CharField(max_length=254, blank=True)
+    actor_label = models.CharField(max_length=254, blank=True, validators=[single_line_text])
     subject_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -45,10 +49,10 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    subject_label = models.CharField(max_length=254, blank=True)
+    subject_label = models.CharField(max_length=254, blank=True, validators=[single_line_text])
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    request_id = models.CharField(max_length=128, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, validators=[single_line_text])
+    request_id = models.CharField(max_length=128, blank=True, validators=[single_line_text])
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -9,6 +9,8 @@ reaching the target is an ``error`` outcome with the reason.
 from __future__ import annotations
 
 import functools
+import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -92,11 +94,13 @@ class CheckError(Exception):
 
 @dataclass(frozen=True)
 class CheckContext:
-    """Shared by every check of one sweep: the HTTP client and its limits."""
+    """Shared by every check of one sweep: the HTTP client, its limits, and the egress
+    policy that every connection obeys (the client's own, and any a check opens itself)."""
 
-    client: Any  # httpx.AsyncClient
+    client: Any  # httpx.AsyncClient, built by reviews.checks.egress.client
     timeout: float
     ssl_context: Any  # ssl.SSLContext: the trust store for TLS checks
+    egress: Any  # reviews.checks.egress.EgressPolicy
 
 
 class CheckType:
@@ -141,11 +145,30 @@ class CheckType:
             outcome = Outcome.error(f"{type(exc).__name__}: {exc}"[:500])
         return Outcome(
             result=outcome.result,
-            explanation=outcome.explanation,
-            observed=outcome.observed,
+            explanation=storable(outcome.explanation),
+            observed=storable(outcome.observed),
             expected=outcome.expected or self.expected,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+
+
+# What no database text or JSON column can hold: NUL, and lone UTF-16 surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` as it can be stored, whatever a remote system sent: NUL and lone
+    surrogates in text become U+FFFD, and numbers that are not finite (JSON parsers
+    accept NaN and Infinity) become their names. A result is never lost to them."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 REGISTRY: dict[str, type[CheckType]] = {}

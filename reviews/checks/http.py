@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import urllib.robotparser
@@ -14,6 +13,7 @@ import httpx
 from cryptography import x509
 
 from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
+from reviews.checks.egress import open_tls
 
 
 def _reason(exc: BaseException) -> str:
@@ -141,10 +141,7 @@ class CertificateCheck(CheckType):
             return Outcome.not_applicable("The service has no https:// public URL.")
         host, port = parts.hostname, parts.port or 443
         try:
-            _reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=ctx.ssl_context, server_hostname=host),
-                ctx.timeout,
-            )
+            _reader, writer = await open_tls(ctx.egress, host, port, ctx.ssl_context, ctx.timeout)
         except ssl.SSLCertVerificationError as exc:
             return Outcome.failed(
                 f"The certificate is not trusted: {exc.verify_message}.", host=host

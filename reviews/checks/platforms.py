@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from reviews.checks.base import CheckContext, CheckError, CheckType, Credentials, Outcome, Target
+from reviews.checks.egress import EgressPolicy, guarded_client
 from reviews.checks.http import request
 
 _REFUSED = {401: "refused the credentials", 403: "does not allow the credentials to read this"}
@@ -125,21 +124,25 @@ def probe(kind: str, platform: str) -> Callable[[Probe], Probe]:
 
 
 def verify_connection(
-    credentials: Credentials, *, timeout: float, ssl_context: ssl.SSLContext | None = None
+    credentials: Credentials,
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+    policy: EgressPolicy | None = None,
 ) -> Outcome:
     """Whether the platform accepts ``credentials``: pass with what it said, or an error
-    with the reason. One small read-only call (two for Cloud Foundry's sign-in)."""
+    with the reason. One small read-only call (two for Cloud Foundry's sign-in), through
+    the egress policy like every check."""
     from reviews.checks.base import load_families
 
     load_families()
     platform, function = PROBES[credentials.kind]
     context = ssl_context or ssl.create_default_context()
+    egress = policy or EgressPolicy.from_settings()
 
     async def main() -> Outcome:
-        async with httpx.AsyncClient(
-            verify=context, timeout=httpx.Timeout(timeout), trust_env=False
-        ) as client:
-            ctx = CheckContext(client=client, timeout=timeout, ssl_context=context)
+        async with guarded_client(egress, ssl_context=context, timeout=timeout) as http:
+            ctx = CheckContext(client=http, timeout=timeout, ssl_context=context, egress=egress)
             try:
                 return Outcome.passed(await function(usable(ctx, credentials, platform)))
             except CheckError as exc:

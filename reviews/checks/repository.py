@@ -2,20 +2,26 @@
 
 The service's repository is read with ``git`` (a shallow, blob-less clone of the default
 branch's file list) under a time limit; only the protocols in CHECK_GIT_PROTOCOLS are
-allowed, so a repository URL cannot make git run commands (``ext::``) or read files.
+allowed, so a repository URL cannot make git run commands (``ext::``) or read files, and
+git connects only where the egress policy allows (``reviews.checks.egress``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import re
 import tempfile
+from collections.abc import Sequence
 from fnmatch import fnmatch
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
+from reviews.checks.egress import EgressPolicy
 
 # Manifest -> the lock files that pin it.
 LOCKS = {
@@ -29,15 +35,17 @@ LOCKS = {
 }
 
 
-async def _run_git(*args: str, cwd: str, timeout: float) -> str:
+async def _run_git(*args: str, cwd: str, timeout: float, config: Sequence[str] = ()) -> str:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": cwd,
         "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_ALLOW_PROTOCOL": ":".join(settings.CHECK_GIT_PROTOCOLS),
     }
+    options = [part for setting in config for part in ("-c", setting)]
     process = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=cwd, env=env,
+        "git", *options, *args, cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -52,11 +60,52 @@ async def _run_git(*args: str, cwd: str, timeout: float) -> str:
     return out.decode(errors="replace")
 
 
-async def repository_files(url: str, timeout: float) -> list[str]:
+_SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>\[[^\]]+\]|[^:/\s]+):(?!//)")
+
+
+def _host_and_port(url: str) -> tuple[str, int | None, str]:
+    """The host, port and scheme git would connect to ("" for local paths and file://)."""
+    match = _SCP_LIKE.match(url)
+    if "://" not in url and match:  # user@host:path is ssh
+        return match["host"].strip("[]"), 22, "ssh"
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise CheckError("The repository URL has an invalid port.") from None
+    default = {"https": 443, "http": 80, "ssh": 22, "git": 9418}.get(parts.scheme)
+    return parts.hostname or "", port or default, parts.scheme
+
+
+async def _egress_config(url: str, egress: EgressPolicy, timeout: float) -> list[str]:
+    """git settings that keep it to addresses the egress policy allows.
+
+    Over http(s), curl is told the judged addresses (``http.curloptResolve``), so git
+    never resolves the name again, and redirects are not followed (they would reach
+    hosts nobody judged). Over ssh and git://, which an operator must enable, the name
+    is judged but git resolves it again itself.
+    """
+    host, port, scheme = _host_and_port(url)
+    if not host or port is None:
+        return []  # a local path or file://: only an operator can enable those
+    addresses = await egress.resolve(host, port, timeout)
+    if scheme not in ("http", "https"):
+        return []
+    config = ["http.followRedirects=false"]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        listed = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+        config.append(f"http.curloptResolve={host}:{port}:{listed}")
+    return config
+
+
+async def repository_files(url: str, timeout: float, egress: EgressPolicy) -> list[str]:
     """The paths in the default branch of the repository at ``url``."""
+    config = await _egress_config(url, egress, timeout)
     with tempfile.TemporaryDirectory(prefix="preflight-repo-") as work:
         clone = ("clone", "--quiet", "--depth", "1", "--filter=blob:none", "--no-checkout")
-        await _run_git(*clone, "--", url, "repo", cwd=work, timeout=timeout)
+        await _run_git(*clone, "--", url, "repo", cwd=work, timeout=timeout, config=config)
         listing = await _run_git(
             "ls-tree", "-r", "--name-only", "HEAD", cwd=os.path.join(work, "repo"), timeout=timeout
         )
@@ -75,7 +124,7 @@ class RepositoryCheck(CheckType):
         url = target.repository_url
         if not url:
             return None
-        return await repository_files(url, ctx.timeout)
+        return await repository_files(url, ctx.timeout, ctx.egress)
 
 
 @register

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from reviews.checks.base import CheckContext, Outcome, Target, check_type
+from reviews.checks.egress import EgressPolicy, guarded_client
 
 
 @dataclass(frozen=True)
@@ -36,21 +37,21 @@ def run_jobs(
     concurrency: int = 100,
     timeout: float = 5.0,
     ssl_context: ssl.SSLContext | None = None,
+    policy: EgressPolicy | None = None,
 ) -> list[Outcome]:
     """Run ``jobs`` concurrently, at most ``concurrency`` at once; outcomes keep job order.
 
-    Clients are made inside the loop and closed there (a client must not outlive its
-    ``asyncio.run``).
+    Every connection obeys the egress ``policy`` (by default the settings'). Clients are
+    made inside the loop and closed there (a client must not outlive its ``asyncio.run``).
     """
     context = ssl_context or default_ssl_context()
+    egress = policy or EgressPolicy.from_settings()
 
     async def main() -> list[Outcome]:
         per_client = min(CONNECTIONS_PER_CLIENT, concurrency)
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         clients = [
-            httpx.AsyncClient(
-                verify=context, timeout=httpx.Timeout(timeout), limits=limits, trust_env=False
-            )
+            guarded_client(egress, ssl_context=context, timeout=timeout, limits=limits)
             for _ in range(max(1, -(-concurrency // per_client)))
         ]
         try:
@@ -63,7 +64,10 @@ def run_jobs(
         # ``concurrency`` slots; slot n uses client n // per_client, so no client ever
         # has more requests in flight than its pool holds.
         per_client = min(CONNECTIONS_PER_CLIENT, concurrency)
-        contexts = [CheckContext(client=c, timeout=timeout, ssl_context=context) for c in clients]
+        contexts = [
+            CheckContext(client=c, timeout=timeout, ssl_context=context, egress=egress)
+            for c in clients
+        ]
         slots: asyncio.Queue[int] = asyncio.Queue()
         for slot in range(concurrency):
             slots.put_nowait(slot)

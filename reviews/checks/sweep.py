@@ -25,17 +25,10 @@ from reviews.models import (
     CheckResult,
     CheckRun,
     Review,
-    ReviewState,
     Service,
     ServiceCheck,
 )
-
-OPEN_STATES = (
-    ReviewState.DRAFT,
-    ReviewState.SUBMITTED,
-    ReviewState.CHANGES_REQUESTED,
-    ReviewState.APPROVED,
-)
+from reviews.workflow import OPEN_STATES
 
 
 def target_for(

@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.models import User
-from portal.permissions import permission_required, require
+from portal.permissions import permission_required, require, require_object
 from reviews.checks.base import all_check_types
+from reviews.forms import TokenForm
 from reviews.models import CheckRun, CheckRunTrigger, Service
 
 
@@ -33,7 +34,7 @@ def runs(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(CheckRun.objects.select_related("service"), pk=pk)
     if run.service is not None:
-        require(request.user, "reviews.view_service", run.service)
+        require_object(request.user, "reviews.view_service", run.service)
     else:
         require(request.user, "reviews.view_check_runs")
     results = run.results.select_related("service").order_by("service__name", "check_key")
@@ -48,7 +49,7 @@ def check_now(request: HttpRequest, slug: str) -> HttpResponse:
     from reviews.tasks import sweep
 
     service = get_object_or_404(Service, slug=slug)
-    require(request.user, "reviews.change_service", service)
+    require_object(request.user, "reviews.run_checks", service)
     assert isinstance(request.user, User)
     with transaction.atomic():
         run = CheckRun.objects.create(
@@ -62,21 +63,28 @@ def check_now(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def token_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Make a CI token and show it once, in this response (never in a cookie or a log)."""
     from reviews.pushed import token_create as create
 
     service = get_object_or_404(Service, slug=slug)
-    require(request.user, "reviews.change_service", service)
+    require_object(request.user, "reviews.manage_tokens", service)
     assert isinstance(request.user, User)
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors["name"]:
+            messages.error(request, f"Token not created: {error}")
+        return redirect(service.get_absolute_url() + "#ci-tokens")
     try:
-        _, plain = create(service=service, name=request.POST.get("name", ""), by=request.user)
+        token, plain = create(service=service, name=form.cleaned_data["name"], by=request.user)
     except ValueError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            f"Token created. Copy it now, it is not shown again: {plain}",
-        )
-    return redirect(service.get_absolute_url() + "#ci-tokens")
+        messages.error(request, f"Token not created: {exc}")
+        return redirect(service.get_absolute_url() + "#ci-tokens")
+    return render(
+        request,
+        "reviews/checks/token_created.html",
+        {"service": service, "token": token, "plain": plain},
+        status=201,
+    )
 
 
 @login_required
@@ -86,7 +94,7 @@ def token_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     from reviews.pushed import token_revoke as revoke
 
     service = get_object_or_404(Service, slug=slug)
-    require(request.user, "reviews.change_service", service)
+    require_object(request.user, "reviews.revoke_token", service)
     assert isinstance(request.user, User)
     revoke(token=get_object_or_404(ServiceToken, pk=pk, service=service), by=request.user)
     messages.success(request, "Token revoked: pushes with it are refused from now on.")

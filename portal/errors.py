@@ -1,0 +1,86 @@
+"""Error answers: JSON under ``/api/``, the site's HTML pages everywhere else.
+
+Every error a client of the API sees has one shape, ``{"error": "..."}``, whether a view
+refused the request or Django did (an unknown path, a wrong method, a crash). The rest
+of the site keeps Django's default handlers, which render ``templates/4xx.html`` and
+``templates/500.html``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt, requires_csrf_token
+
+API_PREFIX = "/api/"
+
+View = Callable[..., HttpResponse]
+
+
+def api_error(status: int, message: str) -> JsonResponse:
+    """The API's one error shape."""
+    return JsonResponse({"error": message}, status=status)
+
+
+def is_api(request: HttpRequest) -> bool:
+    path = request.path_info  # without the script prefix, like the URL patterns
+    return path == API_PREFIX.rstrip("/") or path.startswith(API_PREFIX)
+
+
+def api_methods(*methods: str) -> Callable[[View], View]:
+    """Like ``require_http_methods``, but a wrong method gets the API's JSON 405."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = api_error(
+                    405, f"{request.method} is not allowed here; use {', '.join(methods)}."
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return inner
+
+    return decorator
+
+
+# Any method may reach an unknown path, POST included: a CSRF refusal (an HTML 403)
+# would hide the real answer from a pipeline that mistyped the URL.
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The catch-all after the API's real routes."""
+    return api_error(404, f"There is no API endpoint at {request.path}.")
+
+
+@requires_csrf_token
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api(request):
+        return api_error(400, "The request is malformed.")
+    return defaults.bad_request(request, exception)
+
+
+@requires_csrf_token
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api(request):
+        return api_error(403, "You do not have access to this.")
+    return defaults.permission_denied(request, exception)
+
+
+@requires_csrf_token
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api(request):
+        return api_error(404, f"There is no API endpoint at {request.path}.")
+    return defaults.page_not_found(request, exception)
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api(request):
+        return api_error(500, "Something went wrong on our side; try again later.")
+    return defaults.server_error(request)
