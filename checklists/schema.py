@@ -91,7 +91,7 @@ class CheckBinding(_Strict):
         pushed by pipelines (any name, no params to check)."""
         if self.key.startswith("ci."):
             return self
-        from reviews.checks.base import check_type
+        from reviews.checks.collectors.base import check_type
 
         checker = check_type(self.key)  # ValueError: Unknown check “…”.
         checker.params(self.params)  # ValueError naming the parameter

@@ -22,6 +22,6 @@ def _preload_checks(**kwargs: Any) -> None:
     import django
 
     django.setup()
-    from reviews.checks.base import load_families
+    from reviews.checks.collectors.base import load_families
 
     load_families()

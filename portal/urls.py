@@ -4,7 +4,7 @@ from django.urls import include, path, re_path, register_converter
 
 from portal import errors, health
 from portal.converters import IdConverter
-from reviews.api import push_evidence
+from reviews.checks.api import push_evidence
 
 # <id:...> in every urls.py of the project: before the includes below read them.
 register_converter(IdConverter, "id")

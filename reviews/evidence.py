@@ -9,7 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
+
+from reviews.models import Evidence, EvidenceKind, Review
+from reviews.services import review_content_changed
+from reviews.workflow import ensure_allowed
 
 # Extension -> (content type, check of the first bytes). Text types must be UTF-8.
 _SIGNATURES: dict[str, tuple[str, bytes | None]] = {
@@ -111,12 +116,6 @@ def evidence_add(
     supersedes: Any = None,
 ) -> Any:
     """Attach evidence to an answer (or correct earlier evidence with a new revision)."""
-    from django.db import transaction
-
-    from reviews.models import Evidence, EvidenceKind, Review
-    from reviews.services import _content_changed
-    from reviews.workflow import ensure_allowed
-
     if kind not in EvidenceKind.values:
         raise ValidationError({"kind": "Choose link, file or note."})
     if kind == EvidenceKind.LINK and not url:
@@ -160,19 +159,12 @@ def evidence_add(
             f"Correction of evidence #{supersedes.pk}" if supersedes else "Evidence added"
         )
         evidence.save()
-        _content_changed(review, by=by, reason="Evidence added")
+        review_content_changed(review=review, by=by, reason="Evidence added")
     return evidence
 
 
 def evidence_withdraw(*, evidence: Any, by: Any, reason: str) -> Any:
     """Withdraw evidence: recorded with who, when and why; never deleted."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from reviews.models import Evidence, Review
-    from reviews.services import _content_changed
-    from reviews.workflow import ensure_allowed
-
     if not reason.strip():
         raise ValidationError({"reason": "Say why the evidence is withdrawn."})
     with transaction.atomic():
@@ -192,5 +184,5 @@ def evidence_withdraw(*, evidence: Any, by: Any, reason: str) -> Any:
         )
         current._change_reason = "Evidence withdrawn"  # type: ignore[attr-defined]
         current.save()
-        _content_changed(review, by=by, reason="Evidence withdrawn")
+        review_content_changed(review=review, by=by, reason="Evidence withdrawn")
     return current

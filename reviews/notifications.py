@@ -14,7 +14,7 @@ from portal.accounts.roles import Role
 from portal.accounts.tasks import enqueue_email
 
 
-def _send(subject: str, template: str, context: dict[str, Any], to: Iterable[str]) -> None:
+def send(subject: str, template: str, context: dict[str, Any], to: Iterable[str]) -> None:
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
@@ -28,11 +28,11 @@ def _send(subject: str, template: str, context: dict[str, Any], to: Iterable[str
     enqueue_email(message)
 
 
-def _team_emails(review: Any) -> list[str]:
+def team_emails(review: Any) -> list[str]:
     return list(review.service.team.members.filter(is_active=True).values_list("email", flat=True))
 
 
-def _role_emails(roles: Iterable[str]) -> list[str]:
+def role_emails(roles: Iterable[str]) -> list[str]:
     names = [Role(role).group_name for role in roles if role in Role.values]
     return list(
         User.objects.filter(is_active=True, groups__name__in=names)
@@ -42,50 +42,28 @@ def _role_emails(roles: Iterable[str]) -> list[str]:
 
 
 def review_submitted(review: Any) -> None:
-    _send(
+    send(
         f"Review submitted: {review.service.name}",
         "submitted",
         {"review": review},
-        _role_emails(review.checklist_version.required_signoff_roles),
+        role_emails(review.checklist_version.required_signoff_roles),
     )
 
 
 def review_decided(review: Any, signoff: Any) -> None:
-    _send(
+    send(
         f"{review.get_state_display()}: {review.service.name}",
         "decided",
         {"review": review, "signoff": signoff},
-        _team_emails(review),
+        team_emails(review),
     )
 
 
 def waiver_event(waiver: Any, event: str, days_left: int | None = None) -> None:
     requester = waiver.requested_by
-    _send(
+    send(
         f"Exception {event}: {waiver.answer.review.service.name}",
         "waiver",
         {"waiver": waiver, "event": event, "days_left": days_left},
         [requester.email] if requester is not None else [],
-    )
-
-
-def checks_regressed(service_id: int, run: Any) -> None:
-    """A check that passed now fails: tell the team and the reviewers, once."""
-    from reviews.models import Service, ServiceCheck
-
-    service = Service.objects.select_related("team").get(pk=service_id)
-    failing = list(
-        ServiceCheck.objects.filter(service=service, standing_result="fail", standing__run=run)
-        .select_related("standing")
-        .order_by("check_key")
-    )
-    if not failing:
-        return
-    reviewers = _role_emails([Role.SECURITY_REVIEWER.value])
-    team = list(service.team.members.filter(is_active=True).values_list("email", flat=True))
-    _send(
-        f"Check failing: {service.name}",
-        "regressed",
-        {"service": service, "failing": failing},
-        [*team, *reviewers],
     )

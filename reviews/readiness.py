@@ -13,19 +13,18 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from reviews.checks.base import binding_id
+from reviews.checks.collectors.base import bindings_of
+from reviews.checks.selectors import failing_bindings
 from reviews.models import (
     Answer,
     AnswerStatus,
     Evidence,
     Review,
     SignOff,
-    SignOffDecision,
     Waiver,
-    WaiverState,
 )
 
 A = AnswerStatus
@@ -53,15 +52,10 @@ class Readiness:
         return self.must_have_count - self.must_haves_done - self.waived_must_haves
 
 
-def valid_waivers(today: date) -> Q:
-    """Exceptions that count today: approved and not past their expiry date."""
-    return Q(state=WaiverState.APPROVED, expires_on__gte=today)
-
-
 def compute_readiness(review: Review, today: date | None = None) -> Readiness:
     """Counted in SQL with one aggregate query."""
     today = today or timezone.localdate()
-    covered = Exists(Waiver.objects.filter(valid_waivers(today), answer=OuterRef("pk")))
+    covered = Waiver.covering(today)
     must = Q(item__must_have=True)
     applicable_must = must & ~Q(status=A.NOT_APPLICABLE)
     counts = Answer.objects.filter(review=review).aggregate(
@@ -110,9 +104,7 @@ def content_digest(review: Review) -> str:
 def current_signoffs(review: Review) -> dict[str, SignOff]:
     """The latest non-stale sign-off for each role (one query)."""
     latest: dict[str, SignOff] = {}
-    for signoff in review.signoffs.filter(content_digest=review.content_digest).select_related(
-        "reviewer"
-    ):
+    for signoff in review.signoffs.current().select_related("reviewer"):
         latest.setdefault(signoff.role, signoff)  # ordered newest first
     return latest
 
@@ -123,7 +115,7 @@ def missing_approvals(review: Review) -> list[str]:
     return [
         role
         for role in review.checklist_version.required_signoff_roles
-        if role not in current or current[role].decision != SignOffDecision.APPROVE
+        if role not in current or not current[role].approves
     ]
 
 
@@ -139,30 +131,19 @@ def is_ready(review: Review) -> bool:
 
 def failing_must_haves(review: Review, today: date | None = None) -> int:
     """Must-haves whose bound automated check fails, not covered by a valid exception."""
-    from reviews.models import ServiceCheck
-
-    today = today or timezone.localdate()
-    failing = set(
-        ServiceCheck.objects.filter(
-            service_id=review.service_id, standing_result="fail"
-        ).values_list("binding", flat=True)
-    )
+    failing = failing_bindings(review.service_id)
     if not failing:
         return 0
-    covered = Exists(Waiver.objects.filter(valid_waivers(today), answer=OuterRef("pk")))
+    today = today or timezone.localdate()
     rows = (
         Answer.objects.filter(review=review, item__must_have=True)
         .exclude(status=A.NOT_APPLICABLE)
         .exclude(item__checks=[])
-        .annotate(covered=covered)
+        .annotate(covered=Waiver.covering(today))
         .filter(covered=False)
         .values_list("item__checks", flat=True)
     )
-    return sum(
-        1
-        for checks in rows
-        if any(binding_id(c["key"], c.get("params")) in failing for c in checks)
-    )
+    return sum(1 for checks in rows if any(b.id in failing for b in bindings_of(checks)))
 
 
 SUMMARY_FIELDS = (
@@ -176,6 +157,13 @@ SUMMARY_FIELDS = (
     "open_must_haves",
     "not_started_count",
 )
+
+
+def summary_of(review: Review) -> tuple[object, ...]:
+    """The stored summary as it stands on ``review``, to tell whether a refresh changed it."""
+    return tuple(
+        getattr(review, name) for name in (*SUMMARY_FIELDS, "failing_must_haves", "content_digest")
+    )
 
 
 def refresh_summary(review: Review, today: date | None = None) -> Readiness:

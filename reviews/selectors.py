@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from reviews.models import Answer, AnswerStatus, Review, Service
+from portal.accounts.roles import role_label
+from reviews.models import Answer, AnswerStatus, Review, ReviewState, Service
 
 FILTERS = {
     "all": "Every item",
@@ -89,6 +90,10 @@ class QueueRow:
     waiting_roles: list[str]
 
     @property
+    def waiting_role_labels(self) -> list[str]:
+        return [role_label(role) for role in self.waiting_roles]
+
+    @property
     def age_days(self) -> int:
         from django.utils import timezone
 
@@ -98,8 +103,6 @@ class QueueRow:
 
 def review_queue(user: Any) -> list[QueueRow]:
     """Submitted reviews waiting on one of ``user``'s roles, oldest first (two queries)."""
-    from reviews.models import ReviewState, SignOffDecision
-
     held = {role.value for role in user.roles}
     reviews = (
         Review.objects.filter(state=ReviewState.SUBMITTED)
@@ -109,11 +112,7 @@ def review_queue(user: Any) -> list[QueueRow]:
     )
     rows = []
     for review in reviews:
-        approved = {
-            s.role
-            for s in review.signoffs.all()
-            if s.content_digest == review.content_digest and s.decision == SignOffDecision.APPROVE
-        }
+        approved = {s.role for s in review.signoffs.all() if s.is_current and s.approves}
         waiting = [
             role
             for role in review.checklist_version.required_signoff_roles
@@ -122,15 +121,3 @@ def review_queue(user: Any) -> list[QueueRow]:
         if waiting:
             rows.append(QueueRow(review=review, waiting_roles=waiting))
     return rows
-
-
-def service_checks(service: Service) -> dict[str, Any]:
-    """The service's checks by binding, with latest and standing results (one query)."""
-    from reviews.models import ServiceCheck
-
-    return {
-        status.binding: status
-        for status in ServiceCheck.objects.filter(service=service).select_related(
-            "latest", "standing"
-        )
-    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -24,8 +25,8 @@ from reviews.models import (
     ReviewState,
     Service,
 )
-from reviews.readiness import SUMMARY_FIELDS, refresh_summary
-from reviews.workflow import IllegalTransition, apply_transition, ensure_allowed
+from reviews.readiness import SUMMARY_FIELDS, refresh_summary, summary_of
+from reviews.workflow import OPEN_STATES, IllegalTransition, apply_transition, ensure_allowed
 
 SERVICE_FIELDS = (
     "name",
@@ -299,25 +300,53 @@ def answer_update(
         )
         current._change_reason = f"Answered {change.status}"  # type: ignore[attr-defined]
         current.save()
-        _content_changed(review, by=by, reason="Answer changed")
+        review_content_changed(review=review, by=by, reason="Answer changed")
     return current
 
 
-def _content_changed(review: Review, *, by: User | None, reason: str, editor: bool = True) -> None:
+def review_content_changed(
+    *, review: Review, by: User | None, reason: str, editor: bool = True
+) -> None:
     """After answers, evidence or exceptions change: reopen, re-summarise, save.
 
     ``review`` must be locked (select_for_update) by the caller's transaction. An
     approved review goes back to draft; sign-offs on the old content turn stale because
-    the digest changes.
+    the digest changes. ``editor``: ``by`` changed the content, so may not sign it off.
     """
     if review.state == ReviewState.APPROVED:
         apply_transition(review, "reopen")
+    if editor and by is not None and not review.editors.filter(pk=by.pk).exists():
+        # Recorded by the save below, in the same history row as the content it changed:
+        # adding to a tracked many-to-many would otherwise write a row of its own.
+        review.skip_history_when_saving = True  # type: ignore[attr-defined]
+        try:
+            review.editors.add(by)
+        finally:
+            del review.skip_history_when_saving  # type: ignore[attr-defined]
     review.content_revision += 1
     refresh_summary(review)
     review._change_reason = reason  # type: ignore[attr-defined]
     review.save()
-    if editor and by is not None:
-        review.editors.add(by)
+
+
+def readiness_refresh(*, service_ids: Iterable[int]) -> int:
+    """Re-summarise the open reviews of these services after their automated results
+    changed. A review whose summary comes out the same is not saved, so it writes no
+    history: the record shows only real changes. Returns how many reviews changed."""
+    changed = 0
+    for pk in Review.objects.filter(
+        service_id__in=list(service_ids), state__in=OPEN_STATES
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = Review.objects.select_for_update().get(pk=pk)
+            before = summary_of(locked)
+            refresh_summary(locked)
+            if summary_of(locked) == before:
+                continue
+            locked._change_reason = "Automated check results changed"  # type: ignore[attr-defined]
+            locked.save(update_fields=[*SUMMARY_FIELDS, "failing_must_haves", "content_digest"])
+            changed += 1
+    return changed
 
 
 __all__ = [
@@ -326,6 +355,8 @@ __all__ = [
     "IllegalTransition",
     "answer_errors",
     "answer_update",
+    "readiness_refresh",
+    "review_content_changed",
     "review_start",
     "review_transition",
     "service_create",

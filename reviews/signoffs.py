@@ -63,13 +63,15 @@ def signoff_record(
             content_digest=locked.content_digest,
         )
         signoff.full_clean(exclude=["review", "reviewer", "content_digest"])
+        said = f"{signoff.get_decision_display()} as {signoff.role_label}"
+        signoff._change_reason = f"Sign-off: {said}"  # type: ignore[attr-defined]
         signoff.save()
         if decision == SignOffDecision.REQUEST_CHANGES:
             apply_transition(locked, "request_changes")
         elif is_ready(locked):
             apply_transition(locked, "approve")
         if locked.state != ReviewState.SUBMITTED:
-            locked._change_reason = f"Sign-off: {decision} ({role}) by {by.email}"  # type: ignore[attr-defined]
+            locked._change_reason = f"Sign-off: {said} by {by.email}"  # type: ignore[attr-defined]
             locked.save()
             notifications.review_decided(locked, signoff)
     return signoff

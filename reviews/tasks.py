@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+# Celery's autodiscovery imports this module: the sweep tasks live with the checks.
+from reviews.checks.tasks import finish_run, run_chunk, sweep
 from reviews.waivers import waivers_expire
+
+__all__ = ["expire_waivers", "finish_run", "run_chunk", "sweep"]
 
 
 @shared_task(name="reviews.expire_waivers", acks_late=True, time_limit=300, soft_time_limit=240)
@@ -12,83 +16,3 @@ def expire_waivers() -> dict[str, int]:
     """Beat, hourly: expire exceptions past their date and send reminders."""
     expired, reminded = waivers_expire()
     return {"expired": expired, "reminded": reminded}
-
-
-# --- automated checks ----------------------------------------------------------------------
-
-CHUNK_SIZE = 500
-
-
-@shared_task(name="checks.sweep", acks_late=True, time_limit=120, soft_time_limit=100)
-def sweep(run_id: int | None = None, service_ids: list[int] | None = None) -> int:
-    """Plan a sweep and fan it out: chunks of checks run in parallel, then a summary.
-
-    Beat calls it with no arguments (every service); "check now" passes a prepared run
-    and one service. Returns the run id.
-    """
-    from celery import chord
-
-    from reviews.checks import sweep as sweeping
-    from reviews.models import CheckRun, CheckRunTrigger
-
-    run = (
-        CheckRun.objects.get(pk=run_id)
-        if run_id is not None
-        else CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
-    )
-    jobs = sweeping.plan(service_ids)
-    run.job_count = len(jobs)
-    run.save(update_fields=["job_count"])
-    chunks = [jobs[i : i + CHUNK_SIZE] for i in range(0, len(jobs), CHUNK_SIZE)]
-    if not chunks:
-        finish_run.delay([], run.pk)
-        return run.pk
-    chord(run_chunk.s(run.pk, chunk) for chunk in chunks)(finish_run.s(run.pk))
-    return run.pk
-
-
-@shared_task(
-    name="checks.run_chunk",
-    acks_late=True,
-    # Redelivered after a lost worker: storing is idempotent, so re-running is safe.
-    reject_on_worker_lost=True,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=3,
-    time_limit=300,
-    soft_time_limit=240,
-)
-def run_chunk(run_id: int, payload: list[dict[str, object]]) -> dict[str, list[int]]:
-    """Run one chunk of checks concurrently and store the outcomes."""
-    from django.conf import settings
-
-    from reviews.checks import sweep as sweeping
-    from reviews.checks.runner import run_jobs
-    from reviews.models import CheckRun
-
-    run = CheckRun.objects.get(pk=run_id)
-    jobs = sweeping.jobs_from(payload)
-    outcomes = run_jobs(
-        jobs, concurrency=settings.CHECK_CONCURRENCY, timeout=settings.CHECK_TIMEOUT_SECONDS
-    )
-    regressed = sweeping.store_outcomes(run, jobs, outcomes)
-    return {
-        "services": sorted({job.target.service_id for job in jobs}),
-        "regressed": regressed,
-    }
-
-
-@shared_task(name="checks.finish_run", acks_late=True, time_limit=300, soft_time_limit=240)
-def finish_run(chunk_results: list[dict[str, list[int]]], run_id: int) -> dict[str, int]:
-    """Chord callback: count the run, refresh readiness, notify regressions once."""
-    from reviews.checks import sweep as sweeping
-    from reviews.models import CheckRun
-    from reviews.notifications import checks_regressed
-
-    run = sweeping.record_run_counts(CheckRun.objects.get(pk=run_id))
-    touched = {sid for chunk in chunk_results for sid in chunk["services"]}
-    regressed = {sid for chunk in chunk_results for sid in chunk["regressed"]}
-    sweeping.refresh_reviews(touched)
-    for service_id in sorted(regressed):
-        checks_regressed(service_id, run)
-    return {"passed": run.passed, "failed": run.failed, "errored": run.errored}

@@ -25,7 +25,8 @@ from portal.permissions import (
 )
 from reviews import evidence as evidence_services
 from reviews import selectors, services, signoffs, waivers
-from reviews.checks import egress
+from reviews.checks import selectors as check_selectors
+from reviews.checks.collectors import egress
 from reviews.forms import (
     AnswerForm,
     CommentForm,
@@ -37,7 +38,7 @@ from reviews.forms import (
     WaiverRequestForm,
     WithdrawEvidenceForm,
 )
-from reviews.models import Answer, Evidence, Review, Service, Waiver
+from reviews.models import Answer, CheckStanding, Evidence, Review, Service, Waiver
 from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions, allows
 
 
@@ -75,7 +76,7 @@ def service_create(request: HttpRequest) -> HttpResponse:
 
 
 def _warn_about_refused_urls(request: HttpRequest, form: ServiceForm) -> None:
-    """Saved, but say so when checks will refuse an address (see reviews.checks.egress)."""
+    """Saved, but say so when checks will refuse an address (see checks.collectors.egress)."""
     labels = {name: str(field.label) for name, field in form.fields.items()}
     for warning in egress.service_url_warnings(form.cleaned_data, labels):
         messages.warning(request, warning)
@@ -106,7 +107,7 @@ def _service_page(
             "can_revoke_tokens": can_revoke_tokens,
             "start_form": start_form,
             "checks": sorted(
-                selectors.service_checks(service).values(), key=lambda status: status.check_key
+                check_selectors.standings(service).values(), key=lambda status: status.check_key
             ),
             "tokens": service.tokens.all() if can_revoke_tokens else [],
         },
@@ -175,7 +176,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     abilities = _abilities(user, review)
     can_edit = abilities["can_edit"]
     owners = selectors.owner_choices(review.service) if can_edit else {}
-    service_checks = selectors.service_checks(review.service)
+    service_checks = check_selectors.standings(review.service)
     sections = selectors.answers_with_context(review, show)
     rows = [
         (
@@ -233,7 +234,7 @@ def _row(
     can_edit: bool,
     review: Review,
     form: AnswerForm | None = None,
-    checks: dict[str, object] | None = None,
+    checks: dict[str, CheckStanding] | None = None,
 ) -> dict[str, object]:
     if can_edit and form is None:
         form = AnswerForm(
@@ -247,17 +248,13 @@ def _row(
             },
             prefix=f"a{answer.pk}",
         )
-    bound = [(binding["key"], (checks or {}).get(binding["key"])) for binding in answer.item.checks]
-    contradiction = answer.status == "met" and any(
-        status is not None and getattr(status, "standing_result", "") == "fail"
-        for _, status in bound
-    )
+    automated = check_selectors.item_checks(answer.item.checks, checks or {})
     return {
         "answer": answer,
         "form": form,
         "review": review,
-        "automated": bound,
-        "contradiction": contradiction,
+        "automated": automated,
+        "contradiction": check_selectors.contradicted(answer, automated),
     }
 
 
@@ -310,7 +307,7 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
         messages.error(request, "The answer was not saved: see the item below.")
     review.refresh_from_db()
     context = _row(
-        answer, owners, True, review, form, checks=selectors.service_checks(review.service)
+        answer, owners, True, review, form, checks=check_selectors.standings(review.service)
     )
     context |= {
         "conflict": conflict,

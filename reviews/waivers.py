@@ -7,16 +7,15 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.permissions import can
 from reviews import notifications
-from reviews.models import Answer, AnswerStatus, Review, Waiver, WaiverState
-from reviews.services import _content_changed
+from reviews.models import Answer, Review, Waiver, WaiverState
+from reviews.services import review_content_changed
 from reviews.workflow import OPEN_STATES, ensure_allowed
-
-UNMET = (AnswerStatus.NOT_MET, AnswerStatus.PARTIALLY_MET)
 
 
 def waiver_request(
@@ -47,12 +46,10 @@ def waiver_request(
         review = Review.objects.select_for_update().get(pk=answer.review_id)
         ensure_allowed(review, "exception_request")
         current = Answer.objects.get(pk=answer.pk)
-        if current.status not in UNMET:
+        if not current.may_have_exception:
             raise ValidationError("Exceptions are for items that are not met (or partially met).")
-        open_ones = current.waivers.filter(state=WaiverState.REQUESTED).exists() or (
-            current.waivers.filter(state=WaiverState.APPROVED, expires_on__gte=today).exists()
-        )
-        if open_ones:
+        open_ones = current.waivers.filter(Q(state=WaiverState.REQUESTED) | Waiver.valid_on(today))
+        if open_ones.exists():
             raise ValidationError("This item already has a pending or valid exception.")
         waiver = Waiver(
             answer=current,
@@ -64,7 +61,7 @@ def waiver_request(
         waiver.full_clean(exclude=["answer", "requested_by", "decided_by"])
         waiver._change_reason = "Exception requested"  # type: ignore[attr-defined]
         waiver.save()
-        _content_changed(review, by=by, reason="Exception requested", editor=False)
+        review_content_changed(review=review, by=by, reason="Exception requested", editor=False)
     return waiver
 
 
@@ -89,7 +86,9 @@ def waiver_decide(*, waiver: Waiver, by: User, approve: bool, comment: str = "")
         current.full_clean(exclude=["answer", "requested_by", "decided_by"])
         current._change_reason = f"Exception {current.state}"  # type: ignore[attr-defined]
         current.save()
-        _content_changed(review, by=by, reason=f"Exception {current.state}", editor=False)
+        review_content_changed(
+            review=review, by=by, reason=f"Exception {current.state}", editor=False
+        )
         notifications.waiver_event(current, current.state)
     return current
 
@@ -118,7 +117,7 @@ def waivers_expire(*, today: date | None = None) -> tuple[int, int]:
             waiver.state = WaiverState.EXPIRED
             waiver._change_reason = "Exception expired"  # type: ignore[attr-defined]
             waiver.save()
-            _content_changed(review, by=None, reason="Exception expired", editor=False)
+            review_content_changed(review=review, by=None, reason="Exception expired", editor=False)
             notifications.waiver_event(waiver, "expired")
             expired += 1
     reminded = 0

@@ -11,8 +11,8 @@ from typing import Any
 
 import boto3
 
-from reviews.checks.base import Outcome, Target, all_check_types
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Outcome, Target, all_check_types
+from reviews.checks.collectors.runner import Job, run_jobs
 
 REGION = "eu-west-2"
 TAG = "benefits"

@@ -1092,7 +1092,7 @@ def test_pipeline_checks_bind_under_any_ci_name(tmp_path):
 
 
 def test_every_builtin_binding_names_a_check_with_valid_parameters(db):
-    from reviews.checks.base import check_type
+    from reviews.checks.collectors.base import check_type
 
     call_command("load_builtin_checklists", stdout=io.StringIO())
     bindings = [

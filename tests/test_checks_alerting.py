@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from reviews.checks.base import Result, Target
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Result, Target
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.http_servers import LocalServer
 
 # Checks reach these tests' local servers on loopback, opened as an operator would.
@@ -121,7 +121,8 @@ def test_what_a_remote_system_sends_is_stored_even_when_a_database_could_not_hol
 ):
     """NUL and NaN from a remote API must not lose the result (PostgreSQL's text and jsonb
     refuse NUL; jsonb refuses NaN): they arrive as U+FFFD and the number's name."""
-    from reviews.checks import sweep as sweeping
+    from reviews.checks import selectors as sweeping
+    from reviews.checks import services as check_services
     from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Service
 
     alerts = '[{"labels": {"alertname": "Down\\u0000now", "severity": "critical"}, "x": NaN}]'
@@ -133,7 +134,7 @@ def test_what_a_remote_system_sends_is_stored_even_when_a_database_could_not_hol
     jobs = [Job("alerting.nothing_firing", target, {})]
     outcomes = run_jobs(jobs, timeout=5)
     run_row = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL)
-    sweeping.store_outcomes(run_row, jobs, outcomes)
+    check_services.outcomes_store(run_row, jobs, outcomes)
     stored = CheckResult.objects.get()
     assert stored.result == Result.FAIL
     assert stored.observed["firing"] == ["Down\ufffdnow"]

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from reviews.checks.base import Outcome, Result, Target
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Outcome, Result, Target
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.http_servers import LocalServer
 from tests.processes import free_port, start_process_group, stop_process_group, wait_until
 from tests.services import IN_CI

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from reviews.checks.base import Result, Target
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Result, Target
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.aws import (
     AWS_KEYS,
     MOTO_ACCOUNT,
@@ -245,7 +245,7 @@ def test_all_the_aws_checks_run_together_in_one_batch():
 
 @pytest.mark.django_db
 def test_a_services_cloud_settings_reach_the_checks_target(benefits_team):
-    from reviews.checks.sweep import target_for
+    from reviews.checks.selectors import target_for
     from reviews.models import Service
 
     service = Service.objects.create(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.checks.base import Result
+from reviews.checks.collectors.base import Result
 from tests.aws import OTHER, PROJECT, client, db, replica, run_one
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from reviews.checks.base import Result
+from reviews.checks.collectors.base import Result
 from tests.aws import OTHER, PROJECT, TAG, bucket, client, db, replica, run_one, table
 from tests.aws_gaps import GapProxy, ProxyRequest
 

@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 import pytest
 
-from reviews.checks.aws.exposure import _anyone, _restricting
-from reviews.checks.base import Result, Target
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.aws.exposure import _anyone, _restricting
+from reviews.checks.collectors.base import Result, Target
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.aws import (
     MOTO_ACCOUNT,
     OTHER,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from reviews.checks.aws.monitoring import schedule_gap
-from reviews.checks.base import Result
+from reviews.checks.collectors.aws.monitoring import schedule_gap
+from reviews.checks.collectors.base import Result
 from tests.aws import MOTO_ACCOUNT, OTHER, PROJECT, REGION, TAG, client, run_one
 from tests.aws_gaps import GapProxy, ProxyRequest, Reply
 

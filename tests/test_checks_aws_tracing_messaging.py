@@ -25,7 +25,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from reviews.checks.base import Result
+from reviews.checks.collectors.base import Result
 from tests.aws import MOTO_ACCOUNT, OTHER, PROJECT, REGION, TAG, client, run_one
 from tests.aws_gaps import GapProxy, ProxyRequest, Reply
 

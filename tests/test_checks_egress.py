@@ -22,10 +22,10 @@ from django.urls import reverse
 from checklists.parsers import parse_file
 from checklists.services import checklist_import
 from reviews import services
-from reviews.checks.base import Credentials, Result, Target
-from reviews.checks.egress import EgressPolicy, url_refusal
-from reviews.checks.platforms import verify_connection
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Credentials, Result, Target
+from reviews.checks.collectors.egress import EgressPolicy, url_refusal
+from reviews.checks.collectors.platforms import verify_connection
+from reviews.checks.collectors.runner import Job, run_jobs
 from reviews.models import CheckResult, Service
 from tests.http_servers import LocalServer, server_context
 from tests.services import IN_CI
@@ -424,7 +424,7 @@ def test_an_ssh_style_repository_address_is_judged_too(settings):
 def test_git_is_pinned_to_the_judged_address_and_honours_the_pin(settings, served_repository):
     """git must never resolve the name again: the check hands curl the judged address,
     and this git really uses it (a name that does not resolve anywhere still clones)."""
-    from reviews.checks.repository import _egress_config, _run_git
+    from reviews.checks.collectors.repository import _egress_config, _run_git
 
     settings.CHECK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
     path, server = served_repository

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import trustme
 
-from reviews.checks.base import Outcome, Result, Target, all_check_types, check_type
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Outcome, Result, Target, all_check_types, check_type
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.http_servers import LocalServer, closed_port, server_context
 
 # Checks reach these tests' local servers on loopback, opened as an operator would.

@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import trustme
 
-from reviews.checks.base import Credentials, Outcome, Result, Target
-from reviews.checks.platforms import verify_connection
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Credentials, Outcome, Result, Target
+from reviews.checks.collectors.platforms import verify_connection
+from reviews.checks.collectors.runner import Job, run_jobs
 from tests.http_servers import LocalServer, closed_port, server_context
 
 # Checks reach these tests' local servers on loopback, opened as an operator would.

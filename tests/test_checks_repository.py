@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reviews.checks.base import Result, Target
-from reviews.checks.runner import Job, run_jobs
+from reviews.checks.collectors.base import Result, Target
+from reviews.checks.collectors.runner import Job, run_jobs
 
 
 def make_repo(root: Path, files: dict[str, str]) -> str:

@@ -14,16 +14,17 @@ from django.core import mail
 from checklists.parsers import parse_file
 from checklists.services import checklist_import
 from reviews import services
-from reviews.checks import sweep as sweeping
-from reviews.checks.runner import run_jobs
+from reviews.checks import selectors as sweeping
+from reviews.checks import services as check_services
+from reviews.checks.collectors.runner import run_jobs
 from reviews.models import (
     AnswerStatus,
     CheckResult,
     CheckRun,
     CheckRunTrigger,
+    CheckStanding,
     Review,
     Service,
-    ServiceCheck,
 )
 from reviews.readiness import is_ready
 from reviews.tasks import sweep
@@ -75,8 +76,8 @@ def answer_met(review, lead):
     )
 
 
-def standing(review) -> ServiceCheck:
-    return ServiceCheck.objects.get(service=review.service, check_key="http.health")
+def standing(review) -> CheckStanding:
+    return CheckStanding.objects.get(service=review.service, check_key="http.health")
 
 
 @pytest.mark.django_db
@@ -93,8 +94,8 @@ def test_storing_a_run_twice_adds_nothing_and_errors_never_erase_the_last_result
     run = CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
     jobs = sweeping.jobs_from(sweeping.plan())
     outcomes = run_jobs(jobs, timeout=2)
-    sweeping.store_outcomes(run, jobs, outcomes)
-    sweeping.store_outcomes(run, jobs, outcomes)  # a redelivered chunk
+    check_services.outcomes_store(run, jobs, outcomes)
+    check_services.outcomes_store(run, jobs, outcomes)  # a redelivered chunk
     assert CheckResult.objects.count() == 1
     assert standing(review).standing_result == "pass"
 
@@ -102,7 +103,7 @@ def test_storing_a_run_twice_adds_nothing_and_errors_never_erase_the_last_result
     second = CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
     outcomes = run_jobs(jobs, timeout=1)
     assert outcomes[0].result == "error"
-    sweeping.store_outcomes(second, jobs, outcomes)
+    check_services.outcomes_store(second, jobs, outcomes)
     status = standing(review)
     assert status.latest.result == "error"
     assert status.standing_result == "pass"  # the last real answer stands
@@ -161,7 +162,7 @@ def test_check_now_is_for_the_team_and_shows_progress(
 
 @pytest.mark.django_db
 def test_the_catalogue_lists_every_check_type_under_its_family(lead, client_for):
-    from reviews.checks.base import all_check_types
+    from reviews.checks.collectors.base import all_check_types
 
     page = client_for(lead).get("/checks/").content.decode()
 
@@ -242,9 +243,9 @@ checks:
     services.review_start(service=service, checklist_version=version, by=lead)
     run = CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
     jobs = sweeping.jobs_from(sweeping.plan([service.pk]))
-    sweeping.store_outcomes(run, jobs, run_jobs(jobs, timeout=2))
+    check_services.outcomes_store(run, jobs, run_jobs(jobs, timeout=2))
     results = dict(
-        ServiceCheck.objects.filter(service=service).values_list("binding", "standing_result")
+        CheckStanding.objects.filter(service=service).values_list("binding", "standing_result")
     )
     assert sorted(results.values()) == ["fail", "pass"]
     assert all(binding.startswith("http.health:") for binding in results)

@@ -8,8 +8,8 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 
-from reviews.checks.sweep import jobs_from, target_for
-from reviews.connections import derived_key
+from reviews.checks.secrets import derived_key
+from reviews.checks.selectors import jobs_from, target_for
 from reviews.models import PlatformConnection, Service
 
 # Checks reach these tests' local servers on loopback, opened as an operator would.

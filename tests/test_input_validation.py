@@ -29,7 +29,7 @@ from portal.forms import CleanTextMixin
 from portal.validators import multi_line_text, single_line_text
 from reviews import evidence as evidence_services
 from reviews import services, signoffs, waivers
-from reviews.admin import PlatformConnectionForm
+from reviews.checks.admin import PlatformConnectionForm
 from reviews.models import (
     AnswerStatus,
     Comment,

@@ -18,8 +18,8 @@ from checklists.services import checklist_import
 from portal.converters import IdConverter
 from reviews import evidence as evidence_services
 from reviews import services, waivers
+from reviews.checks.services import token_create
 from reviews.models import AnswerStatus, CheckRun, CheckRunTrigger, EvidenceKind, Review
-from reviews.pushed import token_create
 
 pytestmark = pytest.mark.django_db
 

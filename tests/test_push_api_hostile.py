@@ -22,8 +22,9 @@ from checklists.parsers import parse_file
 from checklists.services import checklist_import
 from portal import errors
 from reviews import services
+from reviews.checks.pushed import IdempotencyKeyReused, PushedEvidence
+from reviews.checks.services import evidence_push, token_create
 from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Service, ServiceToken
-from reviews.pushed import IdempotencyKeyReused, PushedEvidence, evidence_push, token_create
 from tests.test_pushed_evidence import CHECKLIST, GOOD
 from tests.test_settings import manage
 
@@ -264,7 +265,7 @@ def test_a_crash_inside_the_api_answers_a_json_500(token, monkeypatch):
     def crash(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("reviews.api.evidence_push", crash)
+    monkeypatch.setattr("reviews.checks.api.evidence_push", crash)
     response = Client(raise_request_exception=False).post(
         "/api/v1/evidence",
         data=json.dumps(GOOD),

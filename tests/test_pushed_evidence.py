@@ -11,8 +11,8 @@ from django.test import Client
 from checklists.parsers import parse_file
 from checklists.services import checklist_import
 from reviews import services
-from reviews.models import CheckResult, Review, Service, ServiceCheck, ServiceToken
-from reviews.pushed import token_create
+from reviews.checks.services import token_create
+from reviews.models import CheckResult, CheckStanding, Review, Service, ServiceToken
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_a_pipeline_pushes_a_result_that_lands_beside_the_answer(service, token,
     assert response.status_code == 201
     body = response.json()
     assert body["check"] == "ci.load_test" and body["result"] == "pass" and not body["duplicate"]
-    status = ServiceCheck.objects.get(service=service, binding="ci.load_test")
+    status = CheckStanding.objects.get(service=service, binding="ci.load_test")
     assert status.standing_result == "pass"
     review = Review.objects.get(service=service)
     page = client_for(lead).get(review.get_absolute_url()).content.decode()
@@ -122,7 +122,7 @@ def test_an_idempotency_key_records_a_push_once(service, token):
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"]
     assert CheckResult.objects.count() == 1
-    assert ServiceCheck.objects.get().standing_result == "pass"
+    assert CheckStanding.objects.get().standing_result == "pass"
 
 
 def test_an_idempotency_key_reused_with_a_different_body_is_a_conflict(service, token):
@@ -131,7 +131,7 @@ def test_an_idempotency_key_reused_with_a_different_body_is_a_conflict(service, 
     assert first.status_code == 201 and again.status_code == 409
     assert "already used with a different body" in again.json()["error"]
     assert CheckResult.objects.count() == 1
-    assert ServiceCheck.objects.get().standing_result == "pass"
+    assert CheckStanding.objects.get().standing_result == "pass"
 
 
 def test_a_failing_push_on_a_must_have_blocks_readiness_and_notifies_once(
@@ -210,6 +210,6 @@ def test_the_api_takes_only_posts(token):
 
 
 def test_sweeps_never_try_to_run_pushed_checks(service):
-    from reviews.checks.sweep import plan
+    from reviews.checks.selectors import plan
 
     assert plan([service.pk]) == []

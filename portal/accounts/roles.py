@@ -36,3 +36,8 @@ _BY_GROUP_NAME = {role.group_name: role for role in GROUP_ROLES}
 
 def role_for_group_name(name: str) -> Role | None:
     return _BY_GROUP_NAME.get(name)
+
+
+def role_label(value: str) -> str:
+    """A role's name for people ("Security reviewer"), whatever key is stored."""
+    return str(Role(value).label) if value in Role.values else value.replace("_", " ").capitalize()

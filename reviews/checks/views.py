@@ -12,9 +12,11 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts.models import User
 from portal.permissions import permission_required, require, require_object
-from reviews.checks.base import all_check_types
+from reviews.checks import services
+from reviews.checks.collectors.base import all_check_types
+from reviews.checks.tasks import sweep
 from reviews.forms import TokenForm
-from reviews.models import CheckRun, CheckRunTrigger, Service
+from reviews.models import CheckRun, CheckRunTrigger, Service, ServiceToken
 
 
 @permission_required("checklists.view_library")
@@ -46,8 +48,6 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def check_now(request: HttpRequest, slug: str) -> HttpResponse:
     """Run a service's checks now; the run page shows progress until they are done."""
-    from reviews.tasks import sweep
-
     service = get_object_or_404(Service, slug=slug)
     require_object(request.user, "reviews.run_checks", service)
     assert isinstance(request.user, User)
@@ -64,8 +64,6 @@ def check_now(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def token_create(request: HttpRequest, slug: str) -> HttpResponse:
     """Make a CI token and show it once, in this response (never in a cookie or a log)."""
-    from reviews.pushed import token_create as create
-
     service = get_object_or_404(Service, slug=slug)
     require_object(request.user, "reviews.manage_tokens", service)
     assert isinstance(request.user, User)
@@ -75,7 +73,9 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, f"Token not created: {error}")
         return redirect(service.get_absolute_url() + "#ci-tokens")
     try:
-        token, plain = create(service=service, name=form.cleaned_data["name"], by=request.user)
+        token, plain = services.token_create(
+            service=service, name=form.cleaned_data["name"], by=request.user
+        )
     except ValueError as exc:
         messages.error(request, f"Token not created: {exc}")
         return redirect(service.get_absolute_url() + "#ci-tokens")
@@ -90,12 +90,11 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    from reviews.models import ServiceToken
-    from reviews.pushed import token_revoke as revoke
 
     service = get_object_or_404(Service, slug=slug)
     require_object(request.user, "reviews.revoke_token", service)
     assert isinstance(request.user, User)
-    revoke(token=get_object_or_404(ServiceToken, pk=pk, service=service), by=request.user)
+    token = get_object_or_404(ServiceToken, pk=pk, service=service)
+    services.token_revoke(service=service, token=token, by=request.user)
     messages.success(request, "Token revoked: pushes with it are refused from now on.")
     return redirect(service.get_absolute_url() + "#ci-tokens")

@@ -23,7 +23,7 @@ from django.db import transaction
 from checklists.schema import CheckBinding, ParsedChecklist, ParsedItem, ParsedSection
 from checklists.services import checklist_import
 from portal.accounts.models import Team, User
-from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Review, Service, ServiceCheck
+from reviews.models import CheckResult, CheckRun, CheckRunTrigger, CheckStanding, Review, Service
 
 
 class SlowServer:
@@ -141,7 +141,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             # The previous benchmark's scratch rows, dependants first.
             old = Service.objects.filter(slug__startswith="bench-")
-            ServiceCheck.objects.filter(service__in=old).delete()
+            CheckStanding.objects.filter(service__in=old).delete()
             CheckResult.objects.filter(service__in=old).delete()
             Review.objects.filter(service__in=old).delete()
             old.delete()

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews.connections import UndecryptableSecret, decrypt, rotate
+from reviews.checks.secrets import UndecryptableSecret, decrypt, rotate
 from reviews.models import PlatformConnection
 
 

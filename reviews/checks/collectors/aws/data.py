@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from reviews.checks.aws.client import (
+from reviews.checks.collectors.aws.client import (
     Aws,
     AwsCheck,
     cluster_label,
@@ -25,7 +25,7 @@ from reviews.checks.aws.client import (
     rds_noun,
     verdict,
 )
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.base import Outcome, register
 
 if TYPE_CHECKING:
     from mypy_boto3_backup.type_defs import BackupSelectionOutputTypeDef

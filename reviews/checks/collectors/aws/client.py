@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from reviews.checks.base import (
+from reviews.checks.collectors.base import (
     CheckContext,
     CheckError,
     CheckType,

@@ -1,7 +1,7 @@
 """The JSON API a service's CI pipeline pushes evidence to.
 
 POST /api/v1/evidence with ``Authorization: Bearer <token>`` and a JSON body (see
-reviews.pushed.PushedEvidence). Every refusal is a 4xx with ``{"error": "..."}``.
+reviews.checks.pushed.PushedEvidence). Every refusal is a 4xx with ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -16,20 +16,19 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
 from portal.errors import api_error, api_methods
-from reviews.pushed import (
+from reviews.checks.pushed import (
     MAX_INT_DIGITS,
     MAX_OBSERVED_DEPTH,
     MAX_PAYLOAD_BYTES,
     IdempotencyKeyReused,
     PushedEvidence,
-    evidence_push,
-    token_service,
 )
+from reviews.checks.selectors import token_for
+from reviews.checks.services import evidence_push, token_used
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def push_evidence(request: HttpRequest) -> JsonResponse:
         response = api_error(401, "Send the service's token as “Authorization: Bearer <token>”.")
         response["WWW-Authenticate"] = 'Bearer realm="preflight"'
         return response
-    token = token_service(plain.strip())
+    token = token_for(plain.strip())
     if token is None:
         return api_error(401, "This token is unknown or revoked.")
     retry_after = _retry_after(token.pk)
@@ -75,8 +74,7 @@ def push_evidence(request: HttpRequest) -> JsonResponse:
         return api_error(refusal.status, refusal.message)
     except IdempotencyKeyReused as exc:
         return api_error(409, str(exc))
-    token.last_used_at = timezone.now()
-    token.save(update_fields=["last_used_at"])
+    token_used(token)
     return JsonResponse(
         {
             "id": result.pk,

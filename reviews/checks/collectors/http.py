@@ -12,8 +12,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from cryptography import x509
 
-from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
-from reviews.checks.egress import open_tls
+from reviews.checks.collectors.base import (
+    CheckContext,
+    CheckError,
+    CheckType,
+    Outcome,
+    Target,
+    register,
+)
+from reviews.checks.collectors.egress import open_tls
 
 
 def _reason(exc: BaseException) -> str:
@@ -26,7 +33,7 @@ def _reason(exc: BaseException) -> str:
     return str(cause) or str(exc)
 
 
-async def _get(ctx: CheckContext, url: str, *, follow: bool = True) -> httpx.Response:
+async def get(ctx: CheckContext, url: str, *, follow: bool = True) -> httpx.Response:
     return await request(ctx, "GET", url, follow_redirects=follow)
 
 
@@ -57,7 +64,7 @@ class HealthCheck(CheckType):
     async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
         if not target.health_check_url:
             return Outcome.not_applicable("The service has no health-check URL.")
-        response = await _get(ctx, target.health_check_url)
+        response = await get(ctx, target.health_check_url)
         ms = round(response.elapsed.total_seconds() * 1000, 1)
         observed = {"status": response.status_code, "ms": ms}
         if response.status_code != 200:
@@ -87,7 +94,7 @@ class HttpsRedirectCheck(CheckType):
         url = params["http_url"] or (_http_url(target.public_url) if target.public_url else "")
         if not url:
             return Outcome.not_applicable("The service has no public URL.")
-        response = await _get(ctx, url, follow=False)
+        response = await get(ctx, url, follow=False)
         location = response.headers.get("location", "")
         observed = {"url": url, "status": response.status_code, "location": location}
         if response.status_code in (301, 302, 307, 308) and location.startswith("https://"):
@@ -112,7 +119,7 @@ class HstsCheck(CheckType):
     async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
         if not target.public_url.startswith("https://"):
             return Outcome.not_applicable("The service has no https:// public URL.")
-        response = await _get(ctx, target.public_url)
+        response = await get(ctx, target.public_url)
         header = response.headers.get("strict-transport-security", "")
         match = _MAX_AGE.search(header)
         max_age = int(match.group(1)) if match else 0
@@ -190,7 +197,7 @@ class RobotsCheck(CheckType):
             return Outcome.not_applicable("No non-production URL to look at.")
         parts = urlsplit(base)
         robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
-        response = await _get(ctx, robots_url)
+        response = await get(ctx, robots_url)
         if response.status_code != 200:
             return Outcome.failed(f"robots.txt answered {response.status_code}.", url=robots_url)
         parser = urllib.robotparser.RobotFileParser()
@@ -212,7 +219,7 @@ class StatusPageCheck(CheckType):
     async def check(self, target: Target, params: dict[str, Any], ctx: CheckContext) -> Outcome:
         if not target.status_page_url:
             return Outcome.not_applicable("The service has no status page URL.")
-        response = await _get(ctx, target.status_page_url)
+        response = await get(ctx, target.status_page_url)
         status_host = urlsplit(target.status_page_url).hostname
         service_host = urlsplit(target.public_url).hostname if target.public_url else None
         observed = {"status": response.status_code, "host": status_host}

@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from reviews.checks.aws.client import Aws, AwsCheck, error_code, name_of, verdict
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.aws.client import Aws, AwsCheck, error_code, name_of, verdict
+from reviews.checks.collectors.base import Outcome, register
 
 BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 

@@ -3,7 +3,7 @@
 The service's repository is read with ``git`` (a shallow, blob-less clone of the default
 branch's file list) under a time limit; only the protocols in CHECK_GIT_PROTOCOLS are
 allowed, so a repository URL cannot make git run commands (``ext::``) or read files, and
-git connects only where the egress policy allows (``reviews.checks.egress``).
+git connects only where the egress policy allows (``reviews.checks.collectors.egress``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
-from reviews.checks.egress import EgressPolicy
+from reviews.checks.collectors.base import (
+    CheckContext,
+    CheckError,
+    CheckType,
+    Outcome,
+    Target,
+    register,
+)
+from reviews.checks.collectors.egress import EgressPolicy
 
 # Manifest -> the lock files that pin it.
 LOCKS = {

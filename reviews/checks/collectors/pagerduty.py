@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviews.checks.base import CheckError, Outcome, Target, register
-from reviews.checks.platforms import Api, NotFound, PlatformCheck, probe
+from reviews.checks.collectors.base import CheckError, Outcome, Target, register
+from reviews.checks.collectors.platforms import Api, NotFound, PlatformCheck, probe
 
 # Statuses of a service that can page someone (``disabled`` and ``maintenance`` cannot).
 LIVE_STATUSES = ("active", "warning", "critical")

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from reviews.checks.base import CheckError
+from reviews.checks.collectors.base import CheckError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from reviews.checks.aws.client import Aws, AwsCheck, arn_kind, error_code, name_of, verdict
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.aws.client import (
+    Aws,
+    AwsCheck,
+    arn_kind,
+    error_code,
+    name_of,
+    verdict,
+)
+from reviews.checks.collectors.base import Outcome, register
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricAlarmTypeDef

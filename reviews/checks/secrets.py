@@ -1,30 +1,21 @@
-"""Platform connections: the API credentials the PagerDuty, New Relic and Cloud Foundry
-checks use, encrypted at rest.
+"""The platform connections' secrets (PagerDuty, New Relic and Cloud Foundry API keys),
+encrypted at rest: plain functions, so models and commands use them without a cycle.
 
-A connection belongs to the whole organisation (no team) or to one team; a service uses
-its team's connection of a kind when there is one, else the organisation's. Secrets are
-encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under ``CONNECTION_SECRET_KEYS``
-(newest first; all of them decrypt, so keys can be rotated), or a key derived from
-``SECRET_KEY`` when none is set. The plaintext never leaves this module except into a
-check's ``Target``, and is never shown, logged or kept in history.
+Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under
+``CONNECTION_SECRET_KEYS`` (newest first; all of them decrypt, so keys can be rotated),
+or a key derived from ``SECRET_KEY`` when none is set. The plaintext only ever goes into
+a check's ``Target``; it is never shown, logged or kept in history.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-
-from reviews.checks.base import Credentials
-
-if TYPE_CHECKING:
-    from reviews.models import PlatformConnection
 
 _DERIVATION_INFO = b"preflight platform connection secrets"
 
@@ -70,28 +61,3 @@ def decrypt(ciphertext: str) -> str:
 def rotate(ciphertext: str) -> str:
     """The same secret re-encrypted under the newest key."""
     return _fernet().rotate(ciphertext.encode()).decode()
-
-
-def credentials_by_team(
-    connections: Iterable[PlatformConnection],
-) -> dict[tuple[str, int | None], Credentials]:
-    """(kind, team id or None) → credentials, for ``credentials_for``."""
-    found: dict[tuple[str, int | None], Credentials] = {}
-    for connection in connections:
-        found[(connection.kind, connection.team_id)] = connection.credentials()
-    return found
-
-
-def credentials_for(
-    team_id: int, by_team: dict[tuple[str, int | None], Credentials]
-) -> tuple[Credentials, ...]:
-    """A team's credentials of each kind: its own connection, else the organisation's."""
-    kinds = sorted({kind for kind, _ in by_team})
-    chosen = (by_team.get((kind, team_id)) or by_team.get((kind, None)) for kind in kinds)
-    return tuple(c for c in chosen if c is not None)
-
-
-def all_credentials() -> dict[tuple[str, int | None], Credentials]:
-    from reviews.models import PlatformConnection
-
-    return credentials_by_team(PlatformConnection.objects.filter(enabled=True))

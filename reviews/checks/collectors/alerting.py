@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviews.checks.base import CheckContext, CheckError, CheckType, Outcome, Target, register
-from reviews.checks.http import _get
+from reviews.checks.collectors.base import (
+    CheckContext,
+    CheckError,
+    CheckType,
+    Outcome,
+    Target,
+    register,
+)
+from reviews.checks.collectors.http import get
 
 # Alertmanager receiver configurations that reach a person or a system that does.
 _PAGING_CONFIGS = (
@@ -21,7 +28,7 @@ _PAGING_CONFIGS = (
 
 
 async def _json(ctx: CheckContext, url: str) -> Any:
-    response = await _get(ctx, url)
+    response = await get(ctx, url)
     if response.status_code != 200:
         raise CheckError(f"{url} answered {response.status_code}.")
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviews.checks.base import CheckError, Outcome, Target, register
-from reviews.checks.platforms import Api, PlatformCheck, probe
+from reviews.checks.collectors.base import CheckError, Outcome, Target, register
+from reviews.checks.collectors.platforms import Api, PlatformCheck, probe
 
 MONITORS_QUERY = """
 query Monitors($query: String!, $cursor: String) {

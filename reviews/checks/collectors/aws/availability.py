@@ -6,8 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reviews.checks.aws.client import Aws, AwsCheck, cluster_label, name_of, rds_noun, verdict
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.aws.client import (
+    Aws,
+    AwsCheck,
+    cluster_label,
+    name_of,
+    rds_noun,
+    verdict,
+)
+from reviews.checks.collectors.base import Outcome, register
 
 # An Aurora cluster's instances report MultiAZ false whatever the cluster spans, and the
 # cluster's AvailabilityZones are where its storage is copied (always three), not where

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from reviews.checks.base import CheckContext, Outcome, Target, check_type
-from reviews.checks.egress import EgressPolicy, guarded_client
+from reviews.checks.collectors.base import CheckContext, Outcome, Target, check_type
+from reviews.checks.collectors.egress import EgressPolicy, guarded_client
 
 
 @dataclass(frozen=True)

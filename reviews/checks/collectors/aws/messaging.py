@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from reviews.checks.aws.client import Aws, AwsCheck, name_of, verdict
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.aws.client import Aws, AwsCheck, name_of, verdict
+from reviews.checks.collectors.base import Outcome, register
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricAlarmTypeDef, MetricOutputTypeDef

@@ -2,7 +2,7 @@
 service's connection of the right kind, HTTPS only, and JSON answers turned into clear
 errors.
 
-The credentials come from a ``PlatformConnection`` (``reviews.connections``) on the
+The credentials come from a ``PlatformConnection`` (``reviews.checks.secrets``) on the
 ``Target``; a secret is only ever sent over HTTPS and never appears in an outcome.
 """
 
@@ -14,9 +14,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from reviews.checks.base import CheckContext, CheckError, CheckType, Credentials, Outcome, Target
-from reviews.checks.egress import EgressPolicy, guarded_client
-from reviews.checks.http import request
+from reviews.checks.collectors.base import (
+    CheckContext,
+    CheckError,
+    CheckType,
+    Credentials,
+    Outcome,
+    Target,
+)
+from reviews.checks.collectors.egress import EgressPolicy, guarded_client
+from reviews.checks.collectors.http import request
 
 _REFUSED = {401: "refused the credentials", 403: "does not allow the credentials to read this"}
 
@@ -133,7 +140,7 @@ def verify_connection(
     """Whether the platform accepts ``credentials``: pass with what it said, or an error
     with the reason. One small read-only call (two for Cloud Foundry's sign-in), through
     the egress policy like every check."""
-    from reviews.checks.base import load_families
+    from reviews.checks.collectors.base import load_families
 
     load_families()
     platform, function = PROBES[credentials.kind]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from reviews.checks.aws.client import Aws, AwsCheck, verdict
-from reviews.checks.base import Outcome, register
+from reviews.checks.collectors.aws.client import Aws, AwsCheck, verdict
+from reviews.checks.collectors.base import Outcome, register
 
 if TYPE_CHECKING:
     pass

@@ -1,7 +1,8 @@
-"""Evidence pushed by a service's CI pipeline: tokens and the payloads they carry.
+"""What a service's CI pipeline may push: the payload, its bounds, and how tokens are kept.
 
 Pushed checks use keys under ``ci.`` (``ci.load_test``, ``ci.vulnerability_scan``…);
-items bind them like any other check, and sweeps never try to run them.
+items bind them like any other check, and sweeps never try to run them. Recording a push
+is ``reviews.checks.services.evidence_push``; the API is ``reviews.checks.api``.
 """
 
 from __future__ import annotations
@@ -9,23 +10,18 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from portal.accounts.models import User
 from portal.validators import multi_line_text, single_line_text
-from reviews.checks.base import Result
-from reviews.models import CheckResult, CheckRun, CheckRunTrigger, Service, ServiceCheck
+from reviews.checks.collectors.base import PUSHED_PREFIX, Result
+from reviews.models import CheckResult
 
-PUSHED_PREFIX = "ci."
 TOKEN_PREFIX = "pft_"  # noqa: S105 (a marker, not a secret)
 MAX_PAYLOAD_BYTES = 64 * 1024
 # Bounds on ``observed`` so that whatever is accepted can be stored (PostgreSQL's text and
@@ -42,7 +38,7 @@ _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _refuse_control(value: str, *, keep_layout: bool = False) -> str:
+def refuse_control(value: str, *, keep_layout: bool = False) -> str:
     """The value, or a ValueError naming the first character that cannot be kept: any
     control character (portal.validators; tab and line breaks pass with ``keep_layout``)
     or a lone surrogate."""
@@ -56,54 +52,16 @@ def _refuse_control(value: str, *, keep_layout: bool = False) -> str:
     return value
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_create(*, service: Service, name: str, by: User) -> tuple[Any, str]:
-    """A new token; the plain token is returned once and never stored."""
-    from reviews.models import ServiceToken
-
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ValueError("Name the token (at most 100 characters), e.g. “GitHub Actions”.")
-    _refuse_control(name)
-    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ServiceToken(
-        service=service, name=name, prefix=plain[:12], token_hash=_hash(plain), created_by=by
-    )
-    try:
-        token.full_clean()
-    except ValidationError as exc:
-        raise ValueError(" ".join(exc.messages)) from exc
-    token._change_reason = "CI token created"  # type: ignore[attr-defined]
-    token.save()
-    return token, plain
-
-
-def token_revoke(*, token: Any, by: User) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.revoked_by = by
-        token._change_reason = "CI token revoked"
-        token.save()
-
-
-def token_service(plain: str) -> Any:
-    """The live token a plain token names, or None (unknown or revoked)."""
-    from reviews.models import ServiceToken
-
-    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
-        return None
-    return (
-        ServiceToken.objects.select_related("service")
-        .filter(token_hash=_hash(plain), revoked_at__isnull=True)
-        .first()
-    )
+def token_hash(plain: str) -> str:
+    """What is stored of a CI token: its SHA-256 (the token itself never is)."""
+    return hashlib.sha256(plain.encode()).hexdigest()
 
 
 CheckKey = Annotated[
-    str, StringConstraints(pattern=r"^ci\.[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=100)
+    str,
+    StringConstraints(
+        pattern=rf"^{re.escape(PUSHED_PREFIX)}[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=100
+    ),
 ]
 
 
@@ -133,19 +91,19 @@ class PushedEvidence(BaseModel):
     @field_validator("check", "idempotency_key")
     @classmethod
     def _no_control(cls, value: str | None) -> str | None:
-        return value if value is None else _refuse_control(value)
+        return value if value is None else refuse_control(value)
 
     @field_validator("summary")
     @classmethod
     def _plain_text(cls, value: str) -> str:
-        return _refuse_control(value, keep_layout=True)
+        return refuse_control(value, keep_layout=True)
 
     @field_validator("link")
     @classmethod
     def _https_link(cls, value: str) -> str:
         if not value:
             return value
-        _refuse_control(value)
+        refuse_control(value)
         try:
             _URL(value)
         except ValidationError:
@@ -225,7 +183,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _same_push(result: CheckResult, payload: PushedEvidence) -> bool:
+def same_push(result: CheckResult, payload: PushedEvidence) -> bool:
     """Whether a stored result is what this payload would have recorded.
 
     Compared field by field rather than by a stored hash of the body, so no column is
@@ -239,85 +197,3 @@ def _same_push(result: CheckResult, payload: PushedEvidence) -> bool:
         and result.fresh_until - result.checked_at == timedelta(days=payload.fresh_for_days)
         and _canonical(result.observed) == _canonical(payload.observed)
     )
-
-
-def _earlier_push(service: Service, payload: PushedEvidence) -> CheckResult | None:
-    """The result recorded under the payload's idempotency key, if any.
-
-    Raises IdempotencyKeyReused when that result came from a different body.
-    """
-    if not payload.idempotency_key:
-        return None
-    earlier = CheckResult.objects.filter(
-        service=service, idempotency_key=payload.idempotency_key
-    ).first()
-    if earlier is not None and not _same_push(earlier, payload):
-        raise IdempotencyKeyReused(
-            f"The idempotency key “{payload.idempotency_key}” was already used with a "
-            "different body; use a new key for a new result."
-        )
-    return earlier
-
-
-def evidence_push(*, service: Service, payload: PushedEvidence) -> tuple[CheckResult, bool]:
-    """Record a pushed result. Returns (result, created).
-
-    Repeating an idempotency key with the same body returns the first result and records
-    nothing; with a different body it raises IdempotencyKeyReused.
-    """
-    earlier = _earlier_push(service, payload)
-    if earlier is not None:
-        return earlier, False
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            run = CheckRun.objects.create(
-                trigger=CheckRunTrigger.PUSH, service=service, job_count=1, finished_at=now
-            )
-            result = CheckResult.objects.create(
-                run=run,
-                service=service,
-                check_key=payload.check,
-                binding=payload.check,
-                result=payload.result,
-                explanation=payload.summary,
-                observed=payload.observed,
-                checked_at=now,
-                fresh_until=now + timedelta(days=payload.fresh_for_days),
-                link=payload.link,
-                idempotency_key=payload.idempotency_key,
-            )
-            setattr(
-                run,
-                {"pass": "passed", "fail": "failed", "error": "errored"}.get(
-                    payload.result, "not_applicable"
-                ),
-                1,
-            )
-            run.save()
-            status, _ = ServiceCheck.objects.select_for_update().get_or_create(
-                service=service,
-                binding=payload.check,
-                defaults={"check_key": payload.check, "latest": result},
-            )
-            regressed = status.standing_result == Result.PASS and payload.result == Result.FAIL
-            status.latest = result
-            if payload.result != Result.ERROR:
-                status.standing = result
-                status.standing_result = payload.result
-            status.save()
-            if regressed:
-                from reviews.notifications import checks_regressed
-
-                checks_regressed(service.pk, run)
-    except IntegrityError:
-        # The same key pushed twice at once: the other push won. Only a row under this
-        # key proves that; any other integrity error is a real fault and must surface.
-        earlier = _earlier_push(service, payload)
-        if earlier is None:
-            raise
-        return earlier, False
-    from reviews.checks.sweep import refresh_reviews
-
-    refresh_reviews([service.pk])
-    return result, True

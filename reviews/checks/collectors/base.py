@@ -27,7 +27,7 @@ class Result(models.TextChoices):
 
 @dataclass(frozen=True)
 class Credentials:
-    """A platform connection's API access, as a check needs it (see reviews.connections)."""
+    """A platform connection's API access, as a check needs it (see reviews.checks.secrets)."""
 
     kind: str  # "pagerduty", "newrelic", "cloudfoundry"
     name: str
@@ -97,10 +97,10 @@ class CheckContext:
     """Shared by every check of one sweep: the HTTP client, its limits, and the egress
     policy that every connection obeys (the client's own, and any a check opens itself)."""
 
-    client: Any  # httpx.AsyncClient, built by reviews.checks.egress.client
+    client: Any  # httpx.AsyncClient, built by reviews.checks.collectors.egress.client
     timeout: float
     ssl_context: Any  # ssl.SSLContext: the trust store for TLS checks
-    egress: Any  # reviews.checks.egress.EgressPolicy
+    egress: Any  # reviews.checks.collectors.egress.EgressPolicy
 
 
 class CheckType:
@@ -183,18 +183,18 @@ def register(cls: type[CheckType]) -> type[CheckType]:
 
 # The family modules; each registers its check types when imported.
 FAMILIES = (
-    "reviews.checks.http",
-    "reviews.checks.aws.data",
-    "reviews.checks.aws.exposure",
-    "reviews.checks.aws.availability",
-    "reviews.checks.aws.monitoring",
-    "reviews.checks.aws.tracing",
-    "reviews.checks.aws.messaging",
-    "reviews.checks.alerting",
-    "reviews.checks.repository",
-    "reviews.checks.pagerduty",
-    "reviews.checks.newrelic",
-    "reviews.checks.cloudfoundry",
+    "reviews.checks.collectors.http",
+    "reviews.checks.collectors.aws.data",
+    "reviews.checks.collectors.aws.exposure",
+    "reviews.checks.collectors.aws.availability",
+    "reviews.checks.collectors.aws.monitoring",
+    "reviews.checks.collectors.aws.tracing",
+    "reviews.checks.collectors.aws.messaging",
+    "reviews.checks.collectors.alerting",
+    "reviews.checks.collectors.repository",
+    "reviews.checks.collectors.pagerduty",
+    "reviews.checks.collectors.newrelic",
+    "reviews.checks.collectors.cloudfoundry",
 )
 
 
@@ -220,12 +220,71 @@ def all_check_types() -> list[type[CheckType]]:
     return sorted(REGISTRY.values(), key=lambda cls: (cls.family, cls.key))
 
 
+# Checks under this prefix are pushed by a service's own pipeline through the API
+# (``ci.load_test``…): any name, no parameters, never run by a sweep.
+PUSHED_PREFIX = "ci."
+
+
+def is_pushed(key: str) -> bool:
+    """Whether results for ``key`` are pushed by a pipeline rather than collected."""
+    return key.startswith(PUSHED_PREFIX)
+
+
 def binding_id(key: str, params: dict[str, Any] | None) -> str:
     """Identifies a binding: the key alone, or the key and a digest of its parameters."""
-    if not params:
+    if not params or is_pushed(key):
         return key
     import hashlib
     import json
 
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     return f"{key}:{digest}"
+
+
+@dataclass(frozen=True, eq=False)
+class Binding:
+    """One automated check an item binds (an entry of ``Item.checks``): its key and
+    parameters. ``id`` is how its results are stored and looked up everywhere: sweeps,
+    pushes, readiness and pages ask this one class, never the bare key."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Binding:
+        return cls(key=entry["key"], params=dict(entry.get("params") or {}))
+
+    @property
+    def id(self) -> str:
+        return binding_id(self.key, self.params)
+
+    @property
+    def pushed(self) -> bool:
+        return is_pushed(self.key)
+
+    @property
+    def title(self) -> str:
+        """What people read: the check type's title, or the pushed check's name."""
+        return check_title(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Binding) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def bindings_of(checks: list[dict[str, Any]]) -> list[Binding]:
+    """An item's bindings (``Item.checks``), each once, in order."""
+    return list(dict.fromkeys(Binding.of(entry) for entry in checks))
+
+
+def check_title(key: str) -> str:
+    """A check's title for people: "HTTP health" rather than ``http.health``."""
+    if is_pushed(key):
+        name = key.removeprefix(PUSHED_PREFIX).replace("_", " ").replace(".", ": ")
+        return f"Pushed by CI: {name}"
+    try:
+        return check_type(key).title
+    except ValueError:
+        return key
