@@ -12,11 +12,12 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence clean
+.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
 	@echo "make test    lint, type-check, check migrations and run the whole test suite"
+	@echo "make test-fast  the tests without browser and stack, in parallel (the inner loop)"
 	@echo "make stack   run web, worker and beat natively against PostgreSQL and Redis"
 
 # uv is bootstrapped with pip when the machine has none.
@@ -47,12 +48,15 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    $$missing >/dev/null; fi
 
-# The demo checks itself (its own /readyz), so its checks may reach loopback.
+# The demo checks itself before it serves: its own /readyz and pages over loopback, and
+# its own repository (this clone) over file://. Its console shows plain-text log lines.
 demo: export CHECK_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
+demo: export CHECK_GIT_PROTOCOLS ?= https,file
+demo: export LOG_FORMAT ?= text
 demo: install
 	$(RUN) python manage.py migrate --noinput
 	$(RUN) python manage.py load_builtin_checklists
-	$(RUN) python manage.py demo_setup --url http://127.0.0.1:$(PORT)/
+	$(RUN) python manage.py demo_setup --port $(PORT)
 	$(RUN) python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
@@ -69,6 +73,15 @@ pytest: install system-packages
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest $(PYTEST_ARGS)
 
 test: lint typecheck check-migrations pytest
+
+# The inner loop: pytest only, without the browser and stack tests, spread over the CPUs by
+# pytest-xdist. Each worker gets its own test database (test_preflight_gw0, _gw1, ...,
+# reused like test_preflight); Celery tests each use a queue of their own on the one Redis.
+# `make test` stays the whole suite, as CI runs it.
+FAST_WORKERS ?= auto
+test-fast: install system-packages
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest \
+	  -n $(FAST_WORKERS) -m "not browser and not stack" $(PYTEST_ARGS)
 
 # The production processes, natively, against local PostgreSQL and Redis (see README).
 stack: install

@@ -26,6 +26,7 @@ from pydantic import (
 
 from portal.accounts.roles import Role
 from portal.validators import multi_line_text, single_line_text
+from reviews.checks.collectors.base import check_type, is_pushed
 
 MAX_SECTIONS = 200
 MAX_ITEMS = 2000
@@ -89,10 +90,8 @@ class CheckBinding(_Strict):
     def _known_check(self) -> CheckBinding:
         """The key names a check type and the params are ones it takes; ``ci.`` keys are
         pushed by pipelines (any name, no params to check)."""
-        if self.key.startswith("ci."):
+        if is_pushed(self.key):
             return self
-        from reviews.checks.collectors.base import check_type
-
         checker = check_type(self.key)  # ValueError: Unknown check “…”.
         checker.params(self.params)  # ValueError naming the parameter
         return self

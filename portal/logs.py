@@ -4,10 +4,15 @@
 ``X-Request-ID`` sent by the proxy, else new), puts it and the user id in context
 variables that ``RequestContextFilter`` copies onto every log record made while the
 request runs, and writes one line per request when it ends.
+
+``LOG_FORMAT`` picks the formatter: ``JsonFormatter`` (the default, for log platforms)
+or ``TextFormatter`` (plain lines with the same facts, for a person watching a console,
+as in ``make demo``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -40,6 +45,73 @@ class JsonFormatter(_BaseJsonFormatter):
     ) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+
+
+# Control characters (a percent-decoded path can hold a line break) are escaped, so one
+# record stays one line and nobody can forge a line of their own.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_STANDARD_FIELDS = {
+    *vars(logging.LogRecord("", 0, "", 0, "", (), None)),
+    "message",
+    "asctime",
+    "taskName",
+}
+# Extras a text line does not repeat: the ids and duration have their own place, the
+# request line's message already says method, path and status (and an audit line's its
+# kind), and the rest are objects or duplicates that Django's runserver and Celery attach.
+_NOT_REPEATED = {
+    "request_id",
+    "user_id",
+    "duration_ms",
+    "method",
+    "path",
+    "status",
+    "remote_addr",
+    "audit_kind",
+    "request",
+    "server_time",
+    "status_code",
+    "data",
+}
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class TextFormatter(logging.Formatter):
+    """One plain line per record, for people reading a console (``LOG_FORMAT=text``):
+    ``2025-05-01T09:30:12Z INFO preflight.request GET /services/ 200 12.5ms request=… user=3``.
+
+    The same facts as the JSON lines: UTC timestamp, level, logger, message, a request's
+    duration, other extras as ``name=value`` (an audit event's actor, subject and IP),
+    and the request and user ids when there are any. A traceback follows on the lines
+    after.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        parts = [when, record.levelname, record.name, _escaped(record.getMessage())]
+        duration = getattr(record, "duration_ms", None)
+        if duration is not None:
+            parts.append(f"{duration}ms")
+        for name, value in vars(record).items():
+            if name in _STANDARD_FIELDS or name in _NOT_REPEATED or value in (None, "", {}, []):
+                continue
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
+            parts.append(f"{name}={_escaped(shown)}")
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            parts.append(f"request={request_id}")
+        user_id = getattr(record, "user_id", None)
+        if user_id is not None:
+            parts.append(f"user={user_id}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
 
 
 class RequestContextFilter(logging.Filter):

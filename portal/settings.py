@@ -123,7 +123,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.navigation.navigation",
             ],
-            "libraries": {"uswds": "portal.templatetags.uswds"},
+            "libraries": {
+                "uswds": "portal.templatetags.uswds",
+                "people": "portal.templatetags.people",
+            },
         },
     },
 ]
@@ -415,23 +418,31 @@ ROBOTS_ALLOW_INDEXING = env_bool("ROBOTS_ALLOW_INDEXING", False)
 
 # --- Logging: JSON lines on stdout, UTC timestamps, request and user ids ---------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper()
+# json for log platforms; text (the same facts on plain lines) for a console, as in make demo.
+LOG_FORMAT = env_choice("LOG_FORMAT", ("json", "text"), "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_context": {"()": "portal.logs.RequestContextFilter"}},
-    "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
+    "formatters": {
+        "json": {"()": "portal.logs.JsonFormatter"},
+        "text": {"()": "portal.logs.TextFormatter"},
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": sys.stdout,
-            "formatter": "json",
+            "formatter": LOG_FORMAT,
             "filters": ["request_context"],
-        }
+        },
+        # A logger with no handler at all would reach logging's last resort, which
+        # prints its warnings (runserver's 4xx lines) raw to stderr.
+        "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         # Our own request line replaces runserver's plain-text one.
-        "django.server": {"handlers": [], "propagate": False},
+        "django.server": {"handlers": ["null"], "propagate": False},
         # 4xx are in the request line already; 5xx (and 503 from /readyz) are errors.
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},

@@ -1,18 +1,39 @@
-"""Demo services and reviews for `make demo` (never run in production)."""
+"""Demo services and reviews for `make demo` (never run in production).
+
+Besides the services and their reviews, the demo proves itself: Preflight's own service
+points at the running demo and at this clone's repository (``preflight_point_at``), and
+``demo_evidence`` sweeps every service once and pushes one CI result through the API, so
+the first sign-in already shows automated results. Preflight's own answers to the 18F
+checklist are in ``reviews.demo_answers``.
+"""
 
 from __future__ import annotations
 
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from math import ceil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
+import httpx
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
 from reviews import evidence, services, signoffs, waivers
+from reviews.checks import services as check_services
+from reviews.checks.tasks import sweep
+from reviews.demo_answers import PREFLIGHT_ANSWERS
 from reviews.models import (
     AnswerStatus,
+    CheckResult,
+    CheckRun,
     EvidenceKind,
     Hosting,
     ImpactLevel,
@@ -22,23 +43,12 @@ from reviews.models import (
     Service,
 )
 
-# Answers given in the Preflight self-review, by item reference id.
-PREFLIGHT_ANSWERS = {
-    "can-push-a-new-version-with-a-single-command": (AnswerStatus.MET, "", "`make stack`"),
-    "pin-dependencies": (AnswerStatus.MET, "", "uv.lock and package-lock.json are committed."),
-    "secrets-are-retrieved-securely-eg-via-credential-service-rat": (
-        AnswerStatus.MET,
-        "",
-        "Every secret can be read from a *_FILE path.",
-    ),
-    "redirect-http-to-https": (AnswerStatus.MET, "", "SECURE_SSL_REDIRECT in production."),
-    "logs-are-captured-to-durable-storage-before-rotation": (
-        AnswerStatus.PARTIALLY_MET,
-        "JSON logs go to stdout; shipping them is the platform's job and not yet set up.",
-        "",
-    ),
-    "a-b-cohorts-affinity-supported": (AnswerStatus.NOT_APPLICABLE, "No A/B testing.", ""),
-}
+PREFLIGHT = "preflight"  # the slug of Preflight's own demo service
+# The CI token the demo pushes with; each run of the demo revokes the last one.
+DEMO_TOKEN_NAME = "make demo"  # noqa: S105 (a label, not a secret)
+# What the demo's pipeline pushes: no item of the 18F checklist binds a ci. check, so it
+# shows on the service page, not beside an answer.
+DEMO_PUSHED_CHECK = "ci.load_test"
 
 
 @dataclass(frozen=True)
@@ -94,9 +104,6 @@ def demo_reviews() -> list[Service]:
                     hosting=demo.hosting,
                     impact_level=ImpactLevel.MODERATE,
                     environments="staging, production",
-                    health_check_url="http://127.0.0.1:8000/readyz"
-                    if demo.slug == "preflight"
-                    else "",
                 )
             made.append(service)
             if service.reviews.exists():
@@ -107,7 +114,7 @@ def demo_reviews() -> list[Service]:
                 kind=ReviewKind.LAUNCH,
                 by=by,
             )
-            if demo.slug == "preflight":
+            if demo.slug == PREFLIGHT:
                 _answer_preflight(review, by)
             if demo.state == ReviewState.DRAFT:
                 continue
@@ -133,16 +140,127 @@ def demo_reviews() -> list[Service]:
 
 
 def _answer_preflight(review: Review, by: User) -> None:
+    """Preflight's own answers (``reviews.demo_answers``), each met one with its evidence."""
+    today = timezone.localdate()
     for answer in review.answers.select_related("item"):
         given = PREFLIGHT_ANSWERS.get(answer.item.ref)
-        if given is not None:
-            status, justification, notes = given
-            services.answer_update(
+        if given is None:
+            continue
+        met = given.status == AnswerStatus.MET
+        answer = services.answer_update(
+            answer=answer,
+            change=services.AnswerChange(
+                given.status, "" if met else given.why, given.why if met else "", by
+            ),
+            based_on_revision=answer.revision,
+            by=by,
+        )
+        if given.evidence:
+            evidence.evidence_add(
                 answer=answer,
-                change=services.AnswerChange(status, justification, notes, by),
-                based_on_revision=answer.revision,
                 by=by,
+                kind=EvidenceKind.NOTE,
+                note=given.evidence,
+                effective_date=today,
             )
+
+
+def preflight_point_at(base_url: str) -> Service | None:
+    """Point Preflight's own service at the demo served at ``base_url`` (health check and
+    public URL) and at this clone's repository. Run again on another port, it moves them;
+    when nothing changes it saves nothing. None when the demo services were not made."""
+    service = Service.objects.filter(slug=PREFLIGHT).first()
+    if service is None:
+        return None
+    wanted = {
+        "health_check_url": urljoin(base_url, "readyz"),
+        "public_url": base_url,
+        "repository_url": Path(settings.BASE_DIR).as_uri(),
+    }
+    if all(getattr(service, name) == value for name, value in wanted.items()):
+        return service
+    for name, value in wanted.items():
+        setattr(service, name, value)
+    # The demo reads its own clone over file://, which git may use (and the field accept)
+    # only because `make demo` adds it to CHECK_GIT_PROTOCOLS.
+    service.full_clean()
+    service._change_reason = f"Demo served at {base_url}"  # type: ignore[attr-defined]
+    with transaction.atomic():
+        service.save()
+    return service
+
+
+@dataclass(frozen=True)
+class DemoEvidence:
+    """What ``demo_evidence`` produced: the sweep's run and the pushed result."""
+
+    run: CheckRun
+    pushed: CheckResult
+
+
+def demo_evidence(*, base_url: str) -> DemoEvidence:
+    """Sweep every demo service once, then push one CI result for Preflight.
+
+    The portal must be answering at ``base_url``: Preflight's HTTP checks call it, and the
+    push goes to its API over HTTP with a new CI token, as a pipeline's would. Tasks must
+    run in-process (no broker), so the sweep is over when this returns.
+    """
+    run = CheckRun.objects.get(pk=sweep.delay().get())
+    service = Service.objects.get(slug=PREFLIGHT)
+    lead = User.objects.get(email=next(d.lead for d in DEMO_SERVICES if d.slug == PREFLIGHT))
+    for earlier in service.tokens.filter(name=DEMO_TOKEN_NAME, revoked_at__isnull=True):
+        check_services.token_revoke(service=service, token=earlier, by=lead)
+    _token, plain = check_services.token_create(service=service, name=DEMO_TOKEN_NAME, by=lead)
+    observed = _load_test(urljoin(base_url, "accounts/login/"))
+    passed = observed["failures"] == 0 and observed["p95_ms"] <= 1000
+    response = httpx.post(
+        urljoin(base_url, "api/v1/evidence"),
+        headers={"Authorization": f"Bearer {plain}"},
+        json={
+            "check": DEMO_PUSHED_CHECK,
+            "result": "pass" if passed else "fail",
+            "summary": (
+                f"Pushed by make demo: {observed['requests']} GET {observed['path']}, "
+                f"{observed['at_once']} at a time, {observed['failures']} failed, "
+                f"95th percentile {observed['p95_ms']} ms (limit 1000 ms)."
+            ),
+            "observed": observed,
+            "idempotency_key": f"make-demo-sweep-{run.pk}",
+            "fresh_for_days": 1,
+        },
+        timeout=10,
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(
+            f"The push API refused the demo's push: {response.status_code} {response.text}"
+        )
+    return DemoEvidence(run, CheckResult.objects.get(pk=response.json()["id"]))
+
+
+def _load_test(url: str, *, requests: int = 20, at_once: int = 4) -> dict[str, Any]:
+    """A pipeline's load-test step in miniature: ``requests`` GETs of ``url``, ``at_once``
+    at a time; how many failed and how long they took."""
+
+    def one(client: httpx.Client) -> tuple[bool, float]:
+        started = time.monotonic()
+        try:
+            ok = client.get(url).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return ok, (time.monotonic() - started) * 1000
+
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(at_once) as pool:
+        outcomes = list(pool.map(lambda _: one(client), range(requests)))
+    times = sorted(ms for _, ms in outcomes)
+    return {
+        "path": urlsplit(url).path,
+        "requests": requests,
+        "at_once": at_once,
+        "failures": sum(1 for ok, _ in outcomes if not ok),
+        "median_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[ceil(0.95 * len(times)) - 1], 1),
+        "max_ms": round(times[-1], 1),
+    }
 
 
 def _answer_everything(review: Review, by: User, security: User) -> None:

@@ -9,6 +9,7 @@ from django.db import models
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
 from portal.forms import MAX_POSITIVE_INT, Form, ModelForm
+from reviews.checks.collectors.repository import repository_address
 from reviews.models import AnswerStatus, Review, Service
 from reviews.services import SERVICE_FIELDS, AnswerChange, target_date_error
 
@@ -36,6 +37,14 @@ class ServiceForm(ModelForm[Service]):
         team_field.queryset = Team.objects.filter(pk__in=[team.pk for team in teams])
         if self.instance.pk:
             self.fields["slug"].disabled = True  # addresses stay stable
+
+    def clean_repository_url(self) -> str:
+        """An address typed without a protocol is taken as https, as other URLs are."""
+        value: str = self.cleaned_data["repository_url"]
+        if value and "://" not in value and "@" not in value:
+            value = f"https://{value}"
+            repository_address(value)
+        return value
 
 
 class ReviewStartForm(ModelForm[Review]):

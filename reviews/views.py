@@ -106,9 +106,7 @@ def _service_page(
             "can_manage_tokens": can(user, "reviews.manage_tokens", service),
             "can_revoke_tokens": can_revoke_tokens,
             "start_form": start_form,
-            "checks": sorted(
-                check_selectors.standings(service).values(), key=lambda status: status.check_key
-            ),
+            "standings": check_selectors.standings_for_page(service),
             "tokens": service.tokens.all() if can_revoke_tokens else [],
         },
         status=status,

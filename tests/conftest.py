@@ -26,8 +26,8 @@ from django.test import Client
 
 from portal.accounts import services
 from portal.accounts.roles import Role
-from tests.factories import TeamFactory, UserFactory
-from tests.services import IN_CI, reachable
+from tests.factories import ReviewFactory, ServiceFactory, TeamFactory, UserFactory
+from tests.services import IN_CI, isolated_celery_app, reachable, require_redis
 
 PASSWORD = "correct horse battery staple"
 
@@ -131,6 +131,33 @@ def cast(lead, other_lead, reviewer, manager, auditor, admin_user, nobody):
     }
 
 
+# --- the record most tests work on -------------------------------------------------------
+# A module that needs something else (a checklist with checks bound, six items...) keeps a
+# fixture of its own, built from tests.factories.
+
+
+@pytest.fixture
+def service(benefits_team, lead):
+    """The Benefits portal, added by ``lead``: a service of the Benefits team, so ``lead``
+    owns it and ``other_lead`` is outside it."""
+    return ServiceFactory(
+        name="Benefits portal", slug="benefits-portal", team=benefits_team, created_by=lead
+    )
+
+
+@pytest.fixture
+def review(service, lead):
+    """A draft review of ``service`` started by ``lead``, on a small published checklist:
+    section "Ops" with "Backups run" (a must-have) and "Dashboards exist" (a plain item)."""
+    return ReviewFactory(service=service, by=lead)
+
+
+@pytest.fixture
+def answer(review):
+    """The review's must-have answer, "Backups run" (not started)."""
+    return review.answers.select_related("item").get(item__text="Backups run")
+
+
 @pytest.fixture
 def loopback_allowed(settings) -> None:
     """Checks may reach the tests' local servers: loopback opened, as an operator would
@@ -148,6 +175,28 @@ def client_for():
         return c
 
     return make
+
+
+@pytest.fixture
+def redis_worker(settings) -> Iterator[Any]:
+    """A real Celery worker (a thread, solo pool) consuming from the test Redis, with the
+    project's Celery configuration on a queue of its own; tasks really cross the broker
+    and the JSON serializer. Skips (fails under CI) when Redis is down."""
+    from celery import current_app as celery_current_app
+    from celery.contrib.testing.worker import start_worker
+
+    url = require_redis()
+    app = isolated_celery_app(url)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = url
+    previous = celery_current_app._get_current_object()
+    try:
+        # start_worker makes the app current, so shared tasks and /readyz use it.
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield app
+    finally:
+        previous.set_current()
+        app.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,15 +1,12 @@
-"""A real Celery worker on Redis: arguments cross the JSON serializer, /readyz sees it."""
+"""A real Celery worker on Redis (the ``redis_worker`` fixture in conftest): arguments
+cross the JSON serializer, /readyz sees it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from celery import Celery
-from celery import current_app as celery_current_app
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.test import Client
@@ -17,24 +14,6 @@ from kombu.exceptions import EncodeError
 
 from portal.accounts.tasks import email_message_to_payload, enqueue_email, send_email
 from portal.celery import app as celery_app
-from tests.services import isolated_celery_app, require_redis
-
-
-@pytest.fixture
-def redis_worker(settings) -> Iterator[Celery]:
-    """A worker thread consuming from Redis, with the project's Celery configuration."""
-    url = require_redis()
-    app = isolated_celery_app(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
-    previous = celery_current_app._get_current_object()
-    try:
-        # start_worker makes the app current, so shared tasks and /readyz use it.
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            yield app
-    finally:
-        previous.set_current()
-        app.close()
 
 
 def make_message() -> EmailMultiAlternatives:
@@ -64,7 +43,9 @@ def test_enqueueing_waits_for_the_commit(redis_worker):
 
     with transaction.atomic():
         enqueue_email(make_message())
-        # Nothing was sent while the transaction was open.
+        # Nothing was sent yet. (This alone cannot catch an email enqueued before the
+        # commit, since the worker would not have had time to send it: see
+        # test_rule_second_paths.py, where a rolled-back change is given that time.)
         assert mail.outbox == []
     # After the commit the worker sends it; poll its inbox briefly.
     deadline = time.monotonic() + 20

@@ -101,11 +101,22 @@ def test_the_version_page_costs_the_same_whatever_its_size(
     big = import_bytes(f"# Big\n## One\n{many}\n## Two\n- **Last**\n".encode(), name="big.md")
     client = client_for(lead)
     client.get(small.get_absolute_url())  # warm the session
-    # session, user, roles (groups), version + checklist + users, sections, items
-    with django_assert_num_queries(6):
-        assert client.get(small.get_absolute_url()).status_code == 200
-    with django_assert_num_queries(6):
-        assert client.get(big.get_absolute_url()).status_code == 200
+    for version, count in ((small, 3), (big, 151)):
+        # session, user, roles (groups), version + checklist + users, sections, items
+        with django_assert_num_queries(6):
+            response = client.get(version.get_absolute_url())
+        assert response.status_code == 200
+        # Every item is on the page, not just within budget.
+        html = response.content.decode()
+        items = list(version.items.all())
+        assert len(items) == count
+        assert re.findall(r'<li id="item-([^"]+)">', html) == [item.ref for item in items]
+        assert all(item.text in html for item in items)
+
+
+def library_rows(html: str) -> list[str]:
+    """The checklists the library lists, by link, in order."""
+    return re.findall(r'<th scope="row"><a href="([^"]+)">', html)
 
 
 def test_the_library_costs_the_same_whatever_its_size(
@@ -113,13 +124,19 @@ def test_the_library_costs_the_same_whatever_its_size(
 ):
     client = client_for(lead)
     client.get("/checklists/")
-    # session, user, roles, checklists, versions
-    with django_assert_num_queries(5):
-        client.get("/checklists/")
-    for n in range(5):
-        import_bytes(V1.replace(b"slug: demo", f"slug: demo-{n}".encode()))
-    with django_assert_num_queries(5):
-        client.get("/checklists/")
+    for added in (0, 5):
+        for n in range(added):
+            import_bytes(V1.replace(b"slug: demo", f"slug: demo-{n}".encode()))
+        # session, user, roles, checklists, versions
+        with django_assert_num_queries(5):
+            response = client.get("/checklists/")
+        # Every checklist is listed with its latest published version, not just within budget.
+        html = response.content.decode()
+        checklists = list(Checklist.objects.all())
+        assert len(checklists) == 4 + added
+        assert sorted(library_rows(html)) == sorted(c.get_absolute_url() for c in checklists)
+        for version in ChecklistVersion.objects.filter(status=VersionStatus.PUBLISHED):
+            assert f'<a href="{version.get_absolute_url()}">v{version.number}</a>' in html
 
 
 def test_guidance_is_rendered_safely(client_for, lead):

@@ -95,3 +95,35 @@ def test_protocols_that_can_run_commands_are_refused(tmp_path, settings):
     assert not marker.exists()
     local = make_repo(tmp_path / "r", {"main.tf": ""})
     assert run("repo.terraform", local).result == Result.ERROR  # file:// is not allowed either
+
+
+@pytest.mark.parametrize(
+    ("address", "protocols", "valid"),
+    [
+        ("https://github.com/org/repo", ["https"], True),
+        ("https://github.com/org/repo.git", ["https"], True),
+        ("http://git.example.com/repo", ["https"], False),
+        ("git@github.com:org/repo.git", ["https"], False),
+        ("git@github.com:org/repo.git", ["https", "ssh"], True),
+        ("ssh://git@github.com/org/repo.git", ["ssh"], True),
+        ("file:///srv/repo", ["https"], False),
+        ("file:///srv/repo", ["https", "file"], True),
+        ("ext::sh -c touch% /tmp/pwned", ["https", "ext"], False),
+        ("-uhttps://github.com/org/repo", ["https"], False),
+        ("https://", ["https"], False),
+        ("ftp://example.com/repo", ["https"], False),
+    ],
+)
+def test_the_repository_field_takes_what_git_may_read_and_nothing_else(
+    settings, address, protocols, valid
+):
+    from django.core.exceptions import ValidationError
+
+    from reviews.checks.collectors.repository import repository_address
+
+    settings.CHECK_GIT_PROTOCOLS = protocols
+    if valid:
+        repository_address(address)
+    else:
+        with pytest.raises(ValidationError, match="Use an address git can read"):
+            repository_address(address)

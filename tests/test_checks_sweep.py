@@ -7,12 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from celery import current_app as celery_current_app
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from reviews import services
 from reviews.checks import selectors as sweeping
 from reviews.checks import services as check_services
@@ -24,12 +20,11 @@ from reviews.models import (
     CheckRunTrigger,
     CheckStanding,
     Review,
-    Service,
 )
 from reviews.readiness import is_ready
 from reviews.tasks import sweep
+from tests.factories import ChecklistVersionFactory, ReviewFactory, ServiceFactory
 from tests.http_servers import LocalServer
-from tests.services import isolated_celery_app, require_redis
 
 # Checks reach these tests' local servers on loopback, opened as an operator would.
 pytestmark = pytest.mark.usefixtures("loopback_allowed")
@@ -53,17 +48,14 @@ def server() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def review(lead, benefits_team, server):
-    version = checklist_import(
-        parsed=parse_file("c.md", CHECKLIST).checklist, by=None, publish=True
-    ).version
-    service = Service.objects.create(
-        name="Benefits portal",
-        slug="benefits-portal",
-        team=benefits_team,
-        health_check_url=server.route("/healthz", status=200, body=b"ok"),
+def review(lead, service, server):
+    """The shared Benefits service, answering health checks on the local server, reviewed
+    on a checklist whose must-have is bound to http.health."""
+    service.health_check_url = server.route("/healthz", status=200, body=b"ok")
+    service.save()
+    return ReviewFactory(
+        service=service, checklist_version=ChecklistVersionFactory(markdown=CHECKLIST), by=lead
     )
-    return services.review_start(service=service, checklist_version=version, by=lead)
 
 
 def answer_met(review, lead):
@@ -172,21 +164,6 @@ def test_the_catalogue_lists_every_check_type_under_its_family(lead, client_for)
         assert f">{family}</h2>" in page
 
 
-@pytest.fixture
-def redis_worker(settings):
-    url = require_redis()
-    app = isolated_celery_app(url)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = url
-    previous = celery_current_app._get_current_object()
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-            yield app
-    finally:
-        previous.set_current()
-        app.close()
-
-
 def wait_for(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -233,14 +210,11 @@ checks:
 - Fast {#fast}
 - Slow is fine {#slow-is-fine}
 """
-    version = checklist_import(
-        parsed=parse_file("two.md", two).checklist, by=None, publish=True
-    ).version
     server.route("/slow", status=200, delay=0.2)
-    service = Service.objects.create(
+    service = ServiceFactory(
         name="Slowish", slug="slowish", team=benefits_team, health_check_url=server.url("/slow")
     )
-    services.review_start(service=service, checklist_version=version, by=lead)
+    ReviewFactory(service=service, checklist_version=ChecklistVersionFactory(markdown=two), by=lead)
     run = CheckRun.objects.create(trigger=CheckRunTrigger.SCHEDULE)
     jobs = sweeping.jobs_from(sweeping.plan([service.pk]))
     check_services.outcomes_store(run, jobs, run_jobs(jobs, timeout=2))

@@ -22,8 +22,6 @@ from django.test import Client
 from django.utils import timezone
 
 from checklists.models import Checklist
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from portal.audit.models import AuditEvent
 from portal.forms import CleanTextMixin
 from portal.validators import multi_line_text, single_line_text
@@ -42,35 +40,22 @@ from reviews.models import (
     SignOff,
     Waiver,
 )
+from tests.factories import ChecklistVersionFactory
 
 pytestmark = pytest.mark.django_db
 
 PROJECT_APPS = ("accounts", "audit", "checklists", "reviews")
 PROJECT_PACKAGES = ("portal", "checklists", "reviews")
 NUL = "\x00"
-MD = b"# Records\n## Ops\n- **Backups run**\n- Dashboards exist\n"
+
+
+# ``service``, ``review`` and ``answer`` (its must-have, "Backups run") are conftest's.
 
 
 @pytest.fixture
 def version(db):
-    return checklist_import(parsed=parse_file("r.md", MD).checklist, by=None, publish=True).version
-
-
-@pytest.fixture
-def service(lead, benefits_team):
-    return services.service_create(
-        by=lead, name="Benefits portal", slug="benefits-portal", team=benefits_team
-    )
-
-
-@pytest.fixture
-def review(service, version, lead):
-    return services.review_start(service=service, checklist_version=version, by=lead)
-
-
-@pytest.fixture
-def answer(review):
-    return review.answers.select_related("item").get(item__text="Backups run")
+    """A published checklist to start new reviews on."""
+    return ChecklistVersionFactory()
 
 
 @pytest.fixture
@@ -567,7 +552,13 @@ def test_an_ftp_address_is_refused_for_every_service_link(client_for, lead, bene
         "/services/new/", service_data(benefits_team, **{field: "ftp://files.example.com/x"})
     )
     assert response.status_code == 400
-    assert "Use an http:// or https:// address." in response.content.decode()
+    # The repository says which protocols git may use; the other links are http(s).
+    expected = (
+        "Use an address git can read over https"
+        if field == "repository_url"
+        else "Use an http:// or https:// address."
+    )
+    assert expected in response.content.decode()
     assert not Service.objects.filter(slug="claims-portal").exists()
 
 

@@ -14,7 +14,7 @@ import pytest
 from rules.permissions import permissions as ruleset
 
 from portal.permissions import DENIALS, can
-from reviews.models import Review, Service
+from reviews.models import Review
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 COLUMNS = {
@@ -88,18 +88,8 @@ def test_every_permission_the_portal_defines_is_in_the_table():
 
 
 @pytest.fixture
-def records(benefits_team, lead):
-    from checklists.parsers import parse_file
-    from checklists.services import checklist_import
-    from reviews import services
-
-    version = checklist_import(
-        parsed=parse_file("p.md", b"# P\n## Ops\n- **Backups run**\n").checklist,
-        by=None,
-        publish=True,
-    ).version
-    service = Service.objects.create(name="Benefits portal", slug="benefits", team=benefits_team)
-    review = services.review_start(service=service, checklist_version=version, by=lead)
+def records(service, review):
+    """What each permission is asked about: conftest's Benefits service and its review."""
     return {"service": service, "review": Review.objects.get(pk=review.pk), None: None}
 
 

@@ -9,14 +9,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from portal.accounts import services as account_services
 from portal.accounts.roles import Role
 from reviews.models import Answer, AnswerStatus, Review, ReviewState, Service
 from reviews.services import AnswerChange, answer_update, review_start, service_create
 from tests.conftest import PASSWORD
-from tests.factories import UserFactory
+from tests.factories import ChecklistVersionFactory, ReviewFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +46,7 @@ LAUNCH_MD = b"""# Launch readiness
 
 
 def publish(md: bytes = LAUNCH_MD, name: str = "launch.md", *, published: bool = True):
-    return checklist_import(
-        parsed=parse_file(name, md).checklist, by=None, publish=published
-    ).version
+    return ChecklistVersionFactory(markdown=md, filename=name, publish=published)
 
 
 def big_checklist(items: int) -> bytes:
@@ -70,13 +66,6 @@ def version(db):
 
 
 @pytest.fixture
-def service(lead, benefits_team):
-    return service_create(
-        by=lead, name="Benefits portal", slug="benefits-portal", team=benefits_team
-    )
-
-
-@pytest.fixture
 def other_service(other_lead, permits_team):
     return service_create(
         by=other_lead, name="Permits portal", slug="permits-portal", team=permits_team
@@ -85,7 +74,8 @@ def other_service(other_lead, permits_team):
 
 @pytest.fixture
 def review(service, version, lead):
-    return review_start(service=service, checklist_version=version, by=lead)
+    """The shared Benefits service (conftest's), reviewed on the six-item checklist."""
+    return ReviewFactory(service=service, checklist_version=version, by=lead)
 
 
 @pytest.fixture
@@ -923,7 +913,7 @@ def test_my_services_costs_the_same_as_services_grow(
         ("cloud_role_arn", "arn:aws:iam::123:role/x", "A role ARN looks like"),
         ("cloud_role_arn", "arn:aws:s3:::bucket", "A role ARN looks like"),
         ("health_check_url", "not a url", "Enter a valid URL."),
-        ("repository_url", "javascript:alert(1)", "Enter a valid URL."),
+        ("repository_url", "javascript:alert(1)", "Use an address git can read over https"),
         ("public_url", "ftp//nowhere", "Enter a valid URL."),
         ("slug", "new", "is reserved"),
         ("slug", "Has Spaces", "Enter a valid “slug”"),

@@ -10,8 +10,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from reviews.models import Answer, AnswerStatus, Review, ReviewState
 from reviews.readiness import Readiness, compute_readiness
 from reviews.services import (
@@ -23,6 +21,7 @@ from reviews.services import (
     service_create,
 )
 from reviews.workflow import TRANSITIONS, IllegalTransition
+from tests.factories import ChecklistVersionFactory, ReviewFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +44,7 @@ LAUNCH_MD = b"""# Launch readiness
 
 
 def publish(md: bytes = LAUNCH_MD, name: str = "launch.md", *, published: bool = True):
-    return checklist_import(
-        parsed=parse_file(name, md).checklist, by=None, publish=published
-    ).version
+    return ChecklistVersionFactory(markdown=md, filename=name, publish=published)
 
 
 @pytest.fixture
@@ -56,15 +53,9 @@ def version(db):
 
 
 @pytest.fixture
-def service(lead, benefits_team):
-    return service_create(
-        by=lead, name="Benefits portal", slug="benefits-portal", team=benefits_team
-    )
-
-
-@pytest.fixture
 def review(service, version, lead):
-    return review_start(service=service, checklist_version=version, by=lead)
+    """The shared Benefits service (conftest's), reviewed on the six-item checklist."""
+    return ReviewFactory(service=service, checklist_version=version, by=lead)
 
 
 def answer_for(review: Review, text: str) -> Answer:

@@ -18,13 +18,13 @@ from reviews.models import (
     AnswerStatus,
     EvidenceKind,
     ReviewState,
-    Service,
     SignOff,
     Waiver,
     WaiverState,
 )
 from reviews.readiness import is_ready, missing_approvals
 from reviews.workflow import IllegalTransition
+from tests.factories import ChecklistVersionFactory, ReviewFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,14 +40,11 @@ slug: flow
 
 
 @pytest.fixture
-def review(lead, benefits_team):
-    version = checklist_import(
-        parsed=parse_file("flow.md", CHECKLIST).checklist, by=None, publish=True
-    ).version
-    service = Service.objects.create(
-        name="Benefits portal", slug="benefits-portal", team=benefits_team
+def review(service, lead):
+    """The shared Benefits service, reviewed on a checklist with two must-haves."""
+    return ReviewFactory(
+        service=service, checklist_version=ChecklistVersionFactory(markdown=CHECKLIST), by=lead
     )
-    return services.review_start(service=service, checklist_version=version, by=lead)
 
 
 def answer_for(review, text):

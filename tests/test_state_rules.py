@@ -8,8 +8,6 @@ from datetime import date, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from reviews import evidence as evidence_services
 from reviews import services, signoffs, waivers
 from reviews.models import (
@@ -19,7 +17,6 @@ from reviews.models import (
     EvidenceKind,
     Review,
     ReviewState,
-    Service,
     SignOff,
     Waiver,
     WaiverState,
@@ -28,24 +25,9 @@ from reviews.workflow import WRITES, IllegalTransition, allows
 
 pytestmark = pytest.mark.django_db
 
-MD = b"# Records\n## Ops\n- **Backups run**\n- Dashboards exist\n"
+# ``review`` and ``answer`` (its must-have, "Backups run") are the shared ones in conftest.
+
 ALL_STATES = list(ReviewState.values)
-
-
-@pytest.fixture
-def review(lead, benefits_team):
-    version = checklist_import(
-        parsed=parse_file("r.md", MD).checklist, by=None, publish=True
-    ).version
-    service = Service.objects.create(
-        name="Benefits portal", slug="benefits-portal", team=benefits_team
-    )
-    return services.review_start(service=service, checklist_version=version, by=lead)
-
-
-@pytest.fixture
-def answer(review):
-    return review.answers.select_related("item").get(item__text="Backups run")
 
 
 def unmet(answer, lead):

@@ -13,13 +13,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count
+
 from checklists.models import Item
-from reviews.checks.collectors.base import Binding, Credentials, Result, Target, bindings_of
+from reviews.checks.collectors.base import (
+    Binding,
+    Credentials,
+    Result,
+    Target,
+    bindings_of,
+    check_family,
+)
 from reviews.checks.collectors.runner import Job
 from reviews.checks.pushed import TOKEN_PREFIX, token_hash
 from reviews.models import (
     Answer,
     AnswerStatus,
+    CheckRun,
     CheckStanding,
     PlatformConnection,
     Review,
@@ -136,6 +146,43 @@ def standings(service: Service) -> dict[str, CheckStanding]:
             "latest", "standing"
         )
     }
+
+
+@dataclass(frozen=True)
+class Standings:
+    """A service's standing results as a page shows them: the ones that say something,
+    and the not-applicable ones summed up by family ("30 AWS checks")."""
+
+    shown: list[CheckStanding]
+    not_applicable: list[tuple[str, list[CheckStanding]]]
+
+    @property
+    def not_applicable_count(self) -> int:
+        return sum(len(group) for _, group in self.not_applicable)
+
+
+def standings_for_page(service: Service) -> Standings:
+    """``standings(service)``, sorted by title, not-applicable ones grouped by family."""
+    found = sorted(standings(service).values(), key=lambda s: (s.title, s.binding))
+    shown = [s for s in found if s.standing_result != Result.NOT_APPLICABLE]
+    by_family: dict[str, list[CheckStanding]] = defaultdict(list)
+    for standing in found:
+        if standing.standing_result == Result.NOT_APPLICABLE:
+            by_family[check_family(standing.check_key)].append(standing)
+    return Standings(shown, sorted(by_family.items()))
+
+
+def run_not_applicable(run: CheckRun) -> list[tuple[str, int]]:
+    """A run's not-applicable results, counted by family (one grouped query)."""
+    counts: dict[str, int] = defaultdict(int)
+    for key, count in (
+        run.results.filter(result=Result.NOT_APPLICABLE)
+        .values_list("check_key")
+        .annotate(count=Count("id"))
+        .order_by()
+    ):
+        counts[check_family(key)] += count
+    return sorted(counts.items())
 
 
 def failing_bindings(service_id: int) -> set[str]:

@@ -6,14 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.models import User
 from portal.permissions import permission_required, require, require_object
-from reviews.checks import services
-from reviews.checks.collectors.base import all_check_types
+from reviews.checks import selectors, services
+from reviews.checks.collectors.base import Result, all_check_types
 from reviews.checks.tasks import sweep
 from reviews.forms import TokenForm
 from reviews.models import CheckRun, CheckRunTrigger, Service, ServiceToken
@@ -39,9 +39,27 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         require_object(request.user, "reviews.view_service", run.service)
     else:
         require(request.user, "reviews.view_check_runs")
-    results = run.results.select_related("service").order_by("service__name", "check_key")
+    # What says something is listed, a page at a time; not-applicable results are
+    # counted by family (a sweep of many services holds thousands of them).
+    results = (
+        run.results.exclude(result=Result.NOT_APPLICABLE)
+        .select_related("service")
+        .order_by("service__name", "check_key", "id")
+    )
     template = "reviews/checks/_run_status.html" if request.htmx else "reviews/checks/run.html"  # type: ignore[attr-defined]
-    return render(request, template, {"run": run, "results": results})
+    return render(
+        request,
+        template,
+        {
+            "run": run,
+            "page": Paginator(results, RUN_PAGE_SIZE).get_page(request.GET.get("page")),
+            "done_count": None if run.done else run.results.count(),
+            "not_applicable": selectors.run_not_applicable(run),
+        },
+    )
+
+
+RUN_PAGE_SIZE = 50
 
 
 @login_required
@@ -95,6 +113,9 @@ def token_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     require_object(request.user, "reviews.revoke_token", service)
     assert isinstance(request.user, User)
     token = get_object_or_404(ServiceToken, pk=pk, service=service)
-    services.token_revoke(service=service, token=token, by=request.user)
+    try:
+        services.token_revoke(service=service, token=token, by=request.user)
+    except ValueError:  # another service's token: as if it did not exist
+        raise Http404("No such token.") from None
     messages.success(request, "Token revoked: pushes with it are refused from now on.")
     return redirect(service.get_absolute_url() + "#ci-tokens")

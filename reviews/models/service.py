@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from portal.accounts.models import Team
 from portal.validators import http_url, multi_line_text, single_line_text
+from reviews.checks.collectors.repository import repository_address
 
 
 class Hosting(models.TextChoices):
@@ -69,8 +70,14 @@ class Service(models.Model):
         validators=[single_line_text, _environment_names],
         help_text="Comma-separated, e.g. dev, staging, production.",
     )
-    repository_url = models.URLField(
-        "Repository URL", blank=True, validators=[http_url, single_line_text]
+    # Not a URLField: git also reads ssh and (for the demo) file addresses, as allowed by
+    # CHECK_GIT_PROTOCOLS; the repository check's own rule validates it.
+    repository_url = models.CharField(
+        "Repository URL",
+        max_length=500,
+        blank=True,
+        validators=[single_line_text, repository_address],
+        help_text="Where git can read it, e.g. https://github.com/org/repo.",
     )
     runbook_url = models.URLField(
         "Runbook URL", blank=True, validators=[http_url, single_line_text]
@@ -167,6 +174,13 @@ class Service(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("reviews:service", args=[self.slug])
+
+    @property
+    def repository_link(self) -> str:
+        """The repository's address when a browser can open it (http or https)."""
+        return (
+            self.repository_url if self.repository_url.startswith(("https://", "http://")) else ""
+        )
 
     @property
     def environment_list(self) -> list[str]:

@@ -279,6 +279,16 @@ def bindings_of(checks: list[dict[str, Any]]) -> list[Binding]:
     return list(dict.fromkeys(Binding.of(entry) for entry in checks))
 
 
+def check_family(key: str) -> str:
+    """The family a check belongs to ("AWS", "HTTP and TLS" …), for grouping on pages."""
+    if is_pushed(key):
+        return "Pushed by CI"
+    try:
+        return check_type(key).family
+    except ValueError:
+        return "Other"
+
+
 def check_title(key: str) -> str:
     """A check's title for people: "HTTP health" rather than ``http.health``."""
     if is_pushed(key):

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from reviews.checks.collectors.base import (
     CheckContext,
@@ -82,6 +84,34 @@ def _host_and_port(url: str) -> tuple[str, int | None, str]:
         raise CheckError("The repository URL has an invalid port.") from None
     default = {"https": 443, "http": 80, "ssh": 22, "git": 9418}.get(parts.scheme)
     return parts.hostname or "", port or default, parts.scheme
+
+
+def repository_address(value: object) -> None:
+    """A repository address git may read: a URL whose protocol ``CHECK_GIT_PROTOCOLS``
+    allows (https by default), or ``user@host:path`` when ssh is allowed. Validates the
+    service's repository field, so what is stored is what the check can use."""
+    if not isinstance(value, str) or not value:
+        return
+    allowed = list(settings.CHECK_GIT_PROTOCOLS)
+    problem = ValidationError(
+        f"Use an address git can read over {', '.join(allowed)}, e.g. https://github.com/org/repo.",
+        code="repository_address",
+    )
+    if value.startswith("-") or any(ch.isspace() for ch in value):
+        raise problem
+    try:
+        host, _port, scheme = _host_and_port(value)
+    except CheckError:
+        raise problem from None
+    if scheme not in allowed:
+        raise problem
+    if scheme in ("http", "https"):
+        URLValidator(schemes=["http", "https"], message=problem.message)(value)
+    elif scheme == "file":
+        if not urlsplit(value).path.startswith("/"):
+            raise problem
+    elif not host:
+        raise problem
 
 
 async def _egress_config(url: str, egress: EgressPolicy, timeout: float) -> list[str]:
