@@ -19,6 +19,8 @@ app.autodiscover_tasks()
 def _preload_checks(**kwargs: Any) -> None:
     """Import every check family (boto3, httpx …) once in the worker's parent process, so
     the forked children start with them and the first sweep does not pay for it."""
+    # This module is imported before Django is set up (it is the Celery app Django's
+    # settings name), so the apps' modules can only be imported once setup has run.
     import django
 
     django.setup()

@@ -180,6 +180,8 @@ add_perm("reviews.manage_connections", is_admin)
 
 def visible_services(user: Any) -> Any:
     """The services ``user`` may see, as a queryset (narrowed in SQL, never per row)."""
+    # The apps import this module for their rules: it reaches their models only when
+    # asked, so portal never needs an app loaded before its own rules are.
     from reviews.models import Service
 
     if not getattr(user, "is_authenticated", False) or not user.is_active:

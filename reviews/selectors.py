@@ -5,10 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.utils import timezone
 
 from portal.accounts.roles import role_label
-from reviews.models import Answer, AnswerStatus, Review, ReviewState, Service
+from reviews.models import (
+    Answer,
+    AnswerStatus,
+    Comment,
+    Evidence,
+    Review,
+    ReviewState,
+    Service,
+    Waiver,
+)
 
 FILTERS = {
     "all": "Every item",
@@ -64,12 +74,8 @@ def owner_choices(service: Service) -> dict[str, Any]:
 
 def answers_with_context(review: Review, show: str) -> list[SectionAnswers]:
     """Like answers_by_section, with evidence, comments and exceptions loaded (4 queries)."""
-    from reviews.models import Comment, Evidence, Waiver
-
     sections = answers_by_section(review, show)
     answers = [answer for section in sections for answer in section.answers]
-    from django.db.models import prefetch_related_objects
-
     prefetch_related_objects(
         answers,
         Prefetch(
@@ -95,8 +101,6 @@ class QueueRow:
 
     @property
     def age_days(self) -> int:
-        from django.utils import timezone
-
         started = self.review.submitted_at or self.review.created_at
         return (timezone.now() - started).days
 

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -156,8 +156,6 @@ def _review(request: HttpRequest, pk: int, perm: str) -> Review:
     try:
         review = selectors.review_for_page(pk)
     except Review.DoesNotExist:
-        from django.http import Http404
-
         raise Http404("No such review.") from None
     require_object(request.user, perm, review)
     return review
@@ -418,8 +416,6 @@ def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
     )
     require_object(request.user, "reviews.view_review", evidence.answer.review)
     if not evidence.file:
-        from django.http import Http404
-
         raise Http404("This evidence has no file.")
     response = FileResponse(
         evidence.file.open("rb"),

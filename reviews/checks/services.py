@@ -21,6 +21,7 @@ from django.utils import timezone
 from portal.accounts.models import User
 from reviews.checks.collectors.base import Outcome, Result, binding_id, check_type
 from reviews.checks.collectors.runner import Job
+from reviews.checks.notifications import checks_regressed
 from reviews.checks.pushed import (
     TOKEN_PREFIX,
     IdempotencyKeyReused,
@@ -165,8 +166,6 @@ def evidence_push(*, service: Service, payload: PushedEvidence) -> tuple[CheckRe
     Repeating an idempotency key with the same body returns the first result and records
     nothing; with a different body it raises IdempotencyKeyReused.
     """
-    from reviews.checks.notifications import checks_regressed  # it renders; keep it lazy
-
     earlier = _earlier_push(service, payload)
     if earlier is not None:
         return earlier, False

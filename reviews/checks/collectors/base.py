@@ -9,6 +9,9 @@ reaching the target is an ``error`` outcome with the reason.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib
+import json
 import math
 import re
 import time
@@ -201,8 +204,6 @@ FAMILIES = (
 @functools.cache
 def load_families() -> None:
     """Import every family module once (``check_type`` asks on every job)."""
-    import importlib
-
     for module in FAMILIES:
         importlib.import_module(module)
 
@@ -234,9 +235,6 @@ def binding_id(key: str, params: dict[str, Any] | None) -> str:
     """Identifies a binding: the key alone, or the key and a digest of its parameters."""
     if not params or is_pushed(key):
         return key
-    import hashlib
-    import json
-
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     return f"{key}:{digest}"
 

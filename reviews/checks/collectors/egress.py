@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+from django.conf import settings
 
 from reviews.checks.collectors.base import CheckError
 
@@ -128,8 +129,6 @@ class EgressPolicy:
 
     @classmethod
     def from_settings(cls) -> EgressPolicy:
-        from django.conf import settings
-
         return cls(tuple(ipaddress.ip_network(n) for n in settings.CHECK_ALLOWED_NETWORKS))
 
     def refusal(self, address: Address) -> str:

@@ -21,6 +21,7 @@ from reviews.checks.collectors.base import (
     Credentials,
     Outcome,
     Target,
+    load_families,
 )
 from reviews.checks.collectors.egress import EgressPolicy, guarded_client
 from reviews.checks.collectors.http import request
@@ -140,8 +141,6 @@ def verify_connection(
     """Whether the platform accepts ``credentials``: pass with what it said, or an error
     with the reason. One small read-only call (two for Cloud Foundry's sign-in), through
     the egress policy like every check."""
-    from reviews.checks.collectors.base import load_families
-
     load_families()
     platform, function = PROBES[credentials.kind]
     context = ssl_context or ssl.create_default_context()

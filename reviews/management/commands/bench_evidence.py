@@ -23,6 +23,8 @@ from django.db import transaction
 from checklists.schema import CheckBinding, ParsedChecklist, ParsedItem, ParsedSection
 from checklists.services import checklist_import
 from portal.accounts.models import Team, User
+from portal.celery import app
+from reviews.checks.tasks import sweep
 from reviews.models import CheckResult, CheckRun, CheckRunTrigger, CheckStanding, Review, Service
 
 
@@ -92,8 +94,6 @@ class Command(BaseCommand):
         worker = self._start_worker(options["worker_concurrency"])
         try:
             service_ids = self._prepare(n, m, f"http://127.0.0.1:{server.port}/health")
-            from reviews.tasks import sweep
-
             run = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL)
             started = time.monotonic()
             sweep.delay(run.pk, service_ids)
@@ -167,8 +167,6 @@ class Command(BaseCommand):
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-        from portal.celery import app
-
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if app.control.ping(timeout=0.5, limit=1):

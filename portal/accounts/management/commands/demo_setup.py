@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
 from portal.accounts.demo import DEMO_PASSWORD, DEMO_TEAMS, demo_setup
+from reviews import demo
 
 
 class Command(BaseCommand):
@@ -28,8 +29,6 @@ class Command(BaseCommand):
         port: int = options["port"]
         url = f"http://127.0.0.1:{port}/"
         people = demo_setup()
-        from reviews import demo
-
         try:
             demo.demo_reviews()
         except LookupError as exc:
@@ -52,8 +51,6 @@ class Command(BaseCommand):
     def _check_once(self, port: int, url: str) -> None:
         """One sweep and one push while the portal answers on ``port``, so the first
         sign-in finds results (Preflight's own checks call the demo itself)."""
-        from reviews.demo import demo_evidence
-
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             self.stderr.write(
                 "A broker is configured (REDIS_URL), so the demo does not sweep before "
@@ -62,7 +59,7 @@ class Command(BaseCommand):
             return
         with _serving(port):
             try:
-                found = demo_evidence(base_url=url)
+                found = demo.demo_evidence(base_url=url)
             except RuntimeError as exc:
                 raise CommandError(str(exc)) from None
         run, pushed = found.run, found.pushed
@@ -77,6 +74,7 @@ class Command(BaseCommand):
 def _serving(port: int) -> Iterator[None]:
     """Serve the portal on 127.0.0.1:``port`` in a thread while the block runs, with the
     server runserver uses, then free the port for it."""
+    # Building the WSGI application loads the whole site: only when serving.
     from portal.wsgi import application
 
     try:
