@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from portal.accounts.roles import Role
 from portal.permissions import can
 
 
@@ -23,25 +24,19 @@ class NavItem:
         return reverse(self.url_name)
 
 
-# In landing order: someone with several roles lands on the first page they may see.
+# In the order the header shows them.
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem(
-        "My services",
-        "reviews:services",
-        "reviews.view_own_services",
-        "Your team's services and their readiness reviews.",
+        "Portfolio",
+        "reviews:portfolio",
+        "reviews.view_portfolio",
+        "Every service you may read and its current review, at a glance.",
     ),
     NavItem(
         "Review queue",
         "reviews:queue",
         "reviews.view_review_queue",
         "Submitted reviews waiting on your sign-off, oldest first.",
-    ),
-    NavItem(
-        "Portfolio",
-        "reviews:portfolio",
-        "reviews.view_portfolio",
-        "Every service's readiness at a glance.",
     ),
     NavItem(
         "Activity",
@@ -62,6 +57,15 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "The checklist library and its versions.",
     ),
 )
+# Where each role lands after sign-in (someone with several lands by their first role):
+# the page of the work that role comes to do.
+LANDING: tuple[tuple[Role, str], ...] = (
+    (Role.PRODUCT_LEAD, "reviews:portfolio"),
+    (Role.SECURITY_REVIEWER, "reviews:queue"),
+    (Role.MANAGER, "reviews:portfolio"),
+    (Role.AUDITOR, "audit:activity"),
+    (Role.ADMIN, "accounts:administration"),
+)
 
 
 def items_for(user: Any) -> list[NavItem]:
@@ -71,10 +75,15 @@ def items_for(user: Any) -> list[NavItem]:
 
 
 def landing_item(user: Any) -> NavItem | None:
-    """The role page a user lands on; the shared checklist library does not count."""
-    for item in items_for(user):
-        if item.permission != "checklists.view_library":
-            return item
+    """The page a user lands on: their first role's (the shared library does not count)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    held = user.roles
+    for role, url_name in LANDING:
+        if role in held:
+            item = next((i for i in NAV_ITEMS if i.url_name == url_name), None)
+            if item is not None and can(user, item.permission):
+                return item
     return None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from rules.permissions import add_perm, has_perm
 from rules.predicates import predicate
 
@@ -35,7 +35,7 @@ def _has_role(user: Any, role: Role) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and user.has_role(role)
 
 
-ViewFunc = Callable[..., HttpResponse]
+ViewFunc = Callable[..., HttpResponseBase]
 
 
 @predicate
@@ -69,9 +69,7 @@ def is_signed_in(user: Any) -> bool:
 
 
 # Each role's own page (see portal/navigation.py for where they appear).
-add_perm("reviews.view_own_services", is_product_lead)
 add_perm("reviews.view_review_queue", is_reviewer)
-add_perm("reviews.view_portfolio", is_manager)
 add_perm("audit.view_activity", is_auditor)
 add_perm("accounts.administer", is_admin)
 # Everyone signed in reads the checklist library.
@@ -85,9 +83,9 @@ def can(user: Any, perm: str, obj: Any = None) -> bool:
 
 # What a refusal tells people, in words (never the permission's code).
 DENIALS = {
-    "reviews.view_own_services": "My services is for product leads.",
     "reviews.view_review_queue": "The review queue is for reviewers.",
-    "reviews.view_portfolio": "The portfolio is for managers.",
+    "reviews.view_portfolio": "The portfolio is for product leads, reviewers, managers, "
+    "auditors and admins.",
     "audit.view_activity": "The activity record is for auditors.",
     "accounts.administer": "Administration is for admins.",
     "checklists.manage": "Only admins import, edit and publish checklists.",
@@ -118,7 +116,7 @@ def permission_required(perm: str) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not can(request.user, perm):
@@ -151,6 +149,9 @@ def in_owning_team(user: Any, obj: Any) -> bool:
 
 
 reads_everything = is_reviewer | is_manager | is_auditor | is_admin
+
+# The way in for every reader: product leads see their teams' services in it.
+add_perm("reviews.view_portfolio", reads_everything | is_product_lead)
 
 team_lead = is_product_lead & in_owning_team
 

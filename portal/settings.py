@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -224,6 +225,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "reviews.expire_waivers",
         # Hourly, so an exception expires within the hour of its date wherever beat runs.
         "schedule": 3600.0,
+    },
+    "snapshot-readiness": {
+        "task": "portfolio.snapshot_readiness",
+        # Daily just after midnight UTC; repeating it the same day changes nothing.
+        "schedule": crontab(hour=0, minute=10),
     },
 }
 CELERY_TIMEZONE = "UTC"

@@ -16,6 +16,7 @@ from datetime import date
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from checklists.models import Item
 from reviews.checks.collectors.base import bindings_of
 from reviews.checks.selectors import failing_bindings
 from reviews.models import (
@@ -25,6 +26,7 @@ from reviews.models import (
     Review,
     SignOff,
     Waiver,
+    WaiverState,
 )
 
 A = AnswerStatus
@@ -104,7 +106,7 @@ def content_digest(review: Review) -> str:
 def current_signoffs(review: Review) -> dict[str, SignOff]:
     """The latest non-stale sign-off for each role (one query)."""
     latest: dict[str, SignOff] = {}
-    for signoff in review.signoffs.current().select_related("reviewer"):
+    for signoff in review.signoffs.current(review.content_digest).select_related("reviewer"):
         latest.setdefault(signoff.role, signoff)  # ordered newest first
     return latest
 
@@ -129,9 +131,11 @@ def is_ready(review: Review) -> bool:
     )
 
 
-def failing_must_haves(review: Review, today: date | None = None) -> int:
+def failing_must_haves(
+    review: Review, today: date | None = None, failing: set[str] | None = None
+) -> int:
     """Must-haves whose bound automated check fails, not covered by a valid exception."""
-    failing = failing_bindings(review.service_id)
+    failing = failing_bindings(review.service_id) if failing is None else failing
     if not failing:
         return 0
     today = today or timezone.localdate()
@@ -146,6 +150,22 @@ def failing_must_haves(review: Review, today: date | None = None) -> int:
     return sum(1 for checks in rows if any(b.id in failing for b in bindings_of(checks)))
 
 
+def failing_checks(review: Review, failing: set[str]) -> int:
+    """Distinct checks bound by the review's items that fail now (``failing``: the
+    service's failing binding ids)."""
+    if not failing:
+        return 0
+    bound = {
+        binding.id
+        for checks in Item.objects.filter(version_id=review.checklist_version_id)
+        .exclude(checks=[])
+        .values_list("checks", flat=True)
+        for binding in bindings_of(checks)
+    }
+    return len(bound & failing)
+
+
+# The counts compute_readiness makes.
 SUMMARY_FIELDS = (
     "item_count",
     "applicable_count",
@@ -157,20 +177,37 @@ SUMMARY_FIELDS = (
     "open_must_haves",
     "not_started_count",
 )
+# Everything refresh_summary writes onto a review.
+STORED_FIELDS = (
+    *SUMMARY_FIELDS,
+    "failing_must_haves",
+    "failing_checks",
+    "pending_exceptions",
+    "awaiting_roles",
+    "pending_signoffs",
+    "content_digest",
+)
 
 
 def summary_of(review: Review) -> tuple[object, ...]:
     """The stored summary as it stands on ``review``, to tell whether a refresh changed it."""
-    return tuple(
-        getattr(review, name) for name in (*SUMMARY_FIELDS, "failing_must_haves", "content_digest")
-    )
+    return tuple(getattr(review, name) for name in STORED_FIELDS)
 
 
 def refresh_summary(review: Review, today: date | None = None) -> Readiness:
-    """Recompute the stored summary and content digest onto ``review`` (caller saves)."""
+    """Recompute the stored summary and content digest onto ``review`` (caller saves):
+    the counts, failing checks, pending exceptions and the roles still to sign."""
     readiness = compute_readiness(review, today)
     for name in SUMMARY_FIELDS:
         setattr(review, name, getattr(readiness, name))
-    review.failing_must_haves = failing_must_haves(review, today)
+    failing = failing_bindings(review.service_id)
+    review.failing_must_haves = failing_must_haves(review, today, failing)
+    review.failing_checks = failing_checks(review, failing)
+    review.pending_exceptions = Waiver.objects.filter(
+        answer__review=review, state=WaiverState.REQUESTED
+    ).count()
     review.content_digest = content_digest(review)
+    awaiting = missing_approvals(review)
+    review.awaiting_roles = f",{','.join(awaiting)}," if awaiting else ""
+    review.pending_signoffs = len(awaiting)
     return readiness

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from portal.accounts.roles import role_label
@@ -25,13 +25,6 @@ FILTERS = {
     "open-must-haves": "Open must-haves",
     "not-started": "Not started",
 }
-
-
-def services_with_latest_review(services: QuerySet[Service]) -> list[tuple[Service, Review | None]]:
-    """Services and their newest review (two queries)."""
-    reviews = Review.objects.select_related("checklist_version__checklist").order_by("-created_at")
-    rows = services.select_related("team").prefetch_related(Prefetch("reviews", queryset=reviews))
-    return [(service, next(iter(service.reviews.all()), None)) for service in rows]
 
 
 def review_for_page(pk: int) -> Review:

@@ -25,7 +25,7 @@ from reviews.models import (
     ReviewState,
     Service,
 )
-from reviews.readiness import SUMMARY_FIELDS, refresh_summary, summary_of
+from reviews.readiness import STORED_FIELDS, refresh_summary, summary_of
 from reviews.workflow import OPEN_STATES, IllegalTransition, apply_transition, ensure_allowed
 
 SERVICE_FIELDS = (
@@ -152,15 +152,13 @@ def review_start(
         )
         _carry_evidence(answers)
         review.previous_review = previous
+        review.last_activity_at = timezone.now()
         refresh_summary(review)
-        review.save(
-            update_fields=[
-                *SUMMARY_FIELDS,
-                "failing_must_haves",
-                "content_digest",
-                "previous_review",
-            ]
-        )
+        review.save(update_fields=[*STORED_FIELDS, "previous_review", "last_activity_at"])
+        # The portfolio shows a service's newest review. A derived pointer, left out of
+        # the service's history, so it is written straight to the row.
+        Service.objects.filter(pk=service.pk).update(current_review=review)
+        service.current_review = review
     return review
 
 
@@ -199,6 +197,7 @@ def review_transition(*, review: Review, action: str, by: User, reason: str = ""
     with transaction.atomic():
         locked = Review.objects.select_for_update().get(pk=review.pk)
         previous = apply_transition(locked, action)
+        locked.last_activity_at = locked.state_changed_at
         locked._change_reason = reason or (  # type: ignore[attr-defined]
             f"{previous} → {locked.state} by {by.email}"
         )
@@ -324,6 +323,7 @@ def review_content_changed(
         finally:
             del review.skip_history_when_saving  # type: ignore[attr-defined]
     review.content_revision += 1
+    review.last_activity_at = timezone.now()
     refresh_summary(review)
     review._change_reason = reason  # type: ignore[attr-defined]
     review.save()
@@ -344,7 +344,7 @@ def readiness_refresh(*, service_ids: Iterable[int]) -> int:
             if summary_of(locked) == before:
                 continue
             locked._change_reason = "Automated check results changed"  # type: ignore[attr-defined]
-            locked.save(update_fields=[*SUMMARY_FIELDS, "failing_must_haves", "content_digest"])
+            locked.save(update_fields=list(STORED_FIELDS))
             changed += 1
     return changed
 

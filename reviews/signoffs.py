@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
 from reviews import notifications
 from reviews.models import Review, ReviewState, SignOff, SignOffDecision
-from reviews.readiness import is_ready
+from reviews.readiness import is_ready, refresh_summary
 from reviews.workflow import apply_transition, ensure_allowed
 
 
@@ -70,8 +71,11 @@ def signoff_record(
             apply_transition(locked, "request_changes")
         elif is_ready(locked):
             apply_transition(locked, "approve")
+        # The roles still to sign have changed, and maybe the state.
+        refresh_summary(locked)
+        locked.last_activity_at = timezone.now()
+        locked._change_reason = f"Sign-off: {said} by {by.email}"  # type: ignore[attr-defined]
+        locked.save()
         if locked.state != ReviewState.SUBMITTED:
-            locked._change_reason = f"Sign-off: {said} by {by.email}"  # type: ignore[attr-defined]
-            locked.save()
             notifications.review_decided(locked, signoff)
     return signoff

@@ -2,6 +2,7 @@ from django.urls import path
 
 from reviews import views
 from reviews.checks import views as check_views
+from reviews.portfolio import views as portfolio_views
 
 app_name = "reviews"
 urlpatterns = [
@@ -47,5 +48,8 @@ urlpatterns = [
         check_views.token_revoke,
         name="token_revoke",
     ),
-    path("portfolio/", views.portfolio, name="portfolio"),
+    path("portfolio/", portfolio_views.portfolio, name="portfolio"),
+    path("portfolio/heat-map/", portfolio_views.heat_map, name="portfolio_heat_map"),
+    path("portfolio/export.csv", portfolio_views.export_csv, name="portfolio_csv"),
+    path("portfolio/report/", portfolio_views.report, name="portfolio_report"),
 ]

@@ -21,7 +21,6 @@ from portal.permissions import (
     permission_required,
     require,
     require_object,
-    visible_services,
 )
 from reviews import evidence as evidence_services
 from reviews import selectors, services, signoffs, waivers
@@ -39,6 +38,8 @@ from reviews.forms import (
     WithdrawEvidenceForm,
 )
 from reviews.models import Answer, CheckStanding, Evidence, Review, Service, Waiver
+from reviews.portfolio import selectors as portfolio_selectors
+from reviews.portfolio.charts import readiness_chart
 from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions, allows
 
 
@@ -47,15 +48,10 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-@permission_required("reviews.view_own_services")
+@permission_required("reviews.view_portfolio")
 def services_list(request: HttpRequest) -> HttpResponse:
-    """My services: the product lead's teams' services and their latest reviews."""
-    rows = selectors.services_with_latest_review(visible_services(request.user))
-    return render(
-        request,
-        "reviews/services.html",
-        {"rows": rows, "can_add": can(request.user, "reviews.add_service")},
-    )
+    """The old *My services* address: the portfolio shows a lead's teams' services now."""
+    return redirect("reviews:portfolio")
 
 
 @permission_required("reviews.add_service")
@@ -95,6 +91,7 @@ def _service_page(
 ) -> HttpResponse:
     user = request.user
     can_revoke_tokens = can(user, "reviews.revoke_token", service)
+    trend = portfolio_selectors.service_trend(service)
     return render(
         request,
         "reviews/service.html",
@@ -107,6 +104,10 @@ def _service_page(
             "can_revoke_tokens": can_revoke_tokens,
             "start_form": start_form,
             "standings": check_selectors.standings_for_page(service),
+            "trend": trend,
+            "chart": readiness_chart(
+                [(p.date, p.readiness) for p in trend], f"Readiness of {service.name}"
+            ),
             "tokens": service.tokens.all() if can_revoke_tokens else [],
         },
         status=status,
@@ -331,11 +332,6 @@ def review_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     else:
         messages.success(request, f"The review is {ACTION_LABELS[action]}.")
     return redirect(review.get_absolute_url())
-
-
-@permission_required("reviews.view_portfolio")
-def portfolio(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviews/portfolio.html")
 
 
 # --- evidence, comments, exceptions ----------------------------------------------------------

@@ -293,13 +293,13 @@ def test_text_logs_write_one_readable_line_per_request_with_its_request_id(lead)
     client = Client()
     client.force_login(lead)
     try:
-        client.get("/services/", HTTP_X_REQUEST_ID="demo-request-0001")
+        client.get("/portfolio/", HTTP_X_REQUEST_ID="demo-request-0001")
         client.get("/no%0Asuch-page/", HTTP_X_REQUEST_ID="demo-request-0002")
     finally:
         logger.removeHandler(handler)
     first, second = stream.getvalue().splitlines()
     assert re.fullmatch(
-        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO preflight\.request GET /services/ 200 "
+        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO preflight\.request GET /portfolio/ 200 "
         rf"[\d.]+ms request=demo-request-0001 user={lead.pk}",
         first,
     ), first

@@ -20,12 +20,12 @@ def test_every_request_writes_one_line_with_request_and_user_ids(lead, caplog):
     client = Client()
     client.force_login(lead)
     with caplog.at_level(logging.INFO, logger="preflight.request"):
-        response = client.get("/services/")
+        response = client.get("/portfolio/")
     (record,) = request_records(caplog)
     assert record.user_id == lead.pk
     assert record.request_id == response["X-Request-ID"]
     assert record.status == 200
-    assert record.path == "/services/"
+    assert record.path == "/portfolio/"
 
 
 @pytest.mark.django_db

@@ -229,12 +229,12 @@ def assert_nobody_signed_in(client: Client) -> None:
     ("groups", "roles", "landing"),
     [
         (["engineering-all", "preflight-reviewers"], {Role.SECURITY_REVIEWER}, "reviews:queue"),
-        (["preflight-leads"], {Role.PRODUCT_LEAD}, "reviews:services"),
-        ("preflight-leads", {Role.PRODUCT_LEAD}, "reviews:services"),  # a lone string
+        (["preflight-leads"], {Role.PRODUCT_LEAD}, "reviews:portfolio"),
+        ("preflight-leads", {Role.PRODUCT_LEAD}, "reviews:portfolio"),  # a lone string
         (
             ["preflight-leads", "preflight-reviewers"],
             {Role.PRODUCT_LEAD, Role.SECURITY_REVIEWER},
-            "reviews:services",
+            "reviews:portfolio",
         ),
     ],
 )

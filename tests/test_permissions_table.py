@@ -45,7 +45,9 @@ ROWS = {
     "approve or refuse exceptions": [("reviews.decide_waiver", "review")],
     "see the check runs": [("reviews.view_check_runs", None)],
     "use the review queue": [("reviews.view_review_queue", None)],
-    "use the portfolio": [("reviews.view_portfolio", None)],
+    "use the portfolio (product leads: their teams' services)": [
+        ("reviews.view_portfolio", None)
+    ],
     "read the activity record": [("audit.view_activity", None)],
     "manage checklists": [("checklists.manage", None)],
     "manage people, teams, roles, the security policy and platform connections": [
@@ -54,7 +56,7 @@ ROWS = {
     ],
 }
 # Pages every signed-in person (or every product lead) has, outside the table.
-EVERYONE = {"checklists.view_library", "reviews.view_own_services"}
+EVERYONE = {"checklists.view_library"}
 
 
 def readme_table() -> dict[str, dict[str, bool]]:

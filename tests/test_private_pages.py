@@ -20,7 +20,7 @@ def service(benefits_team):
 
 
 PAGES = {
-    "lead": ["/", "/services/", "/services/benefits/", "/checklists/", "/checks/"],
+    "lead": ["/", "/portfolio/", "/services/benefits/", "/checklists/", "/checks/"],
     "reviewer": ["/queue/", "/checks/runs/", "/services/benefits/"],
     "manager": ["/portfolio/"],
     "auditor": ["/activity/"],
@@ -48,11 +48,11 @@ def test_pages_for_anonymous_visitors_keep_their_own_caching():
 
 CODE = re.compile(rb"\b(reviews|audit|accounts|checklists)\.[a-z_]+\b")
 REFUSED = {
-    "lead": ["/queue/", "/portfolio/", "/activity/", "/administration/", "/checks/runs/"],
-    "reviewer": ["/services/", "/services/new/", "/portfolio/", "/checklists/import/"],
+    "lead": ["/queue/", "/activity/", "/administration/", "/checks/runs/"],
+    "reviewer": ["/services/new/", "/checklists/import/"],
     "auditor": ["/queue/", "/services/benefits/edit/"],
     "admin": ["/services/new/", "/services/benefits/edit/", "/queue/"],
-    "nobody": ["/services/", "/checks/runs/", "/activity/"],
+    "nobody": ["/portfolio/", "/checks/runs/", "/activity/"],
 }
 
 

@@ -167,16 +167,20 @@ SERVICE_FORM = {
 
 
 @pytest.mark.parametrize("who", [*CAST, "anonymous"])
-def test_my_services_is_for_product_leads_only(cast, client_for, service, other_service, who):
-    response = client_as(cast, client_for, who).get(reverse("reviews:services"))
+def test_the_portfolio_shows_a_lead_their_teams_services_and_readers_all(
+    cast, client_for, service, other_service, who
+):
+    response = client_as(cast, client_for, who).get(reverse("reviews:portfolio"))
     if who == "anonymous":
         assert_sent_to_sign_in(response)
         return
-    expected = 200 if who in {"lead", "other_lead"} else 403
-    assert response.status_code == expected
-    if who == "lead":
-        assert b"Benefits portal" in response.content
-        assert b"Permits portal" not in response.content
+    if who == "nobody":
+        assert response.status_code == 403
+        return
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ("Benefits portal" in html) == (who != "other_lead")
+    assert ("Permits portal" in html) == (who != "lead")
 
 
 @pytest.mark.parametrize("who", [*CAST, "anonymous"])
@@ -747,7 +751,7 @@ def test_a_service_name_with_script_is_escaped(cast, client_for, benefits_team):
     data = SERVICE_FORM | {"team": benefits_team.pk, "name": SCRIPT, "description": SCRIPT}
     client = client_for(cast["lead"])
     assert client.post(reverse("reviews:service_create"), data).status_code == 302
-    for url in (reverse("reviews:services"), Service.objects.get().get_absolute_url()):
+    for url in (reverse("reviews:portfolio"), Service.objects.get().get_absolute_url()):
         html = client.get(url).content.decode()
         assert SCRIPT not in html
         assert ESCAPED in html
@@ -792,14 +796,14 @@ def test_every_item_shows_with_must_haves_first_in_each_section(cast, client_for
         "HTTPS everywhere",
         "Security contact listed",
     ]
-    assert html.index("<h2>Operations</h2>") < html.index("<h2>Security</h2>")
+    assert html.index(">Operations</h2>") < html.index(">Security</h2>")
 
 
 def test_the_open_must_haves_filter(cast, client_for, answered):
     url = answered.get_absolute_url() + "?show=open-must-haves"
     html = client_for(cast["lead"]).get(url).content.decode()
     assert shown(html, answered) == ["Alerts page someone"]
-    assert "<h2>Security</h2>" not in html  # a section with nothing to show is left out
+    assert ">Security</h2>" not in html  # a section with nothing to show is left out
     assert re.search(r'href="\?show=open-must-haves"[^>]*aria-current="page"', html)
 
 
@@ -880,7 +884,7 @@ def test_the_review_page_costs_the_same_at_150_items_as_at_5(
 
 
 @pytest.mark.parametrize("services", [1, 25])
-def test_my_services_costs_the_same_as_services_grow(
+def test_the_portfolio_costs_the_same_as_services_grow(
     cast, client_for, benefits_team, version, django_assert_num_queries, services
 ):
     lead = cast["lead"]
@@ -892,12 +896,13 @@ def test_my_services_costs_the_same_as_services_grow(
         review_start(service=service, checklist_version=version, by=lead, kind="periodic")
     client = client_for(lead)
     client.get(reverse("checklists:library"))
-    # 1 session, 2 user, 3 roles, 4 team ids, 5 services + teams, 6 their reviews + version +
-    # checklist (prefetched).
-    with django_assert_num_queries(6):
-        response = client.get(reverse("reviews:services"))
+    # 1 session, 2 user, 3 roles, 4 teams and 5 checklists for the filters, 6 team ids,
+    # 7 the rows' count, 8 the trend, 9 the page's rows, 10 the tiles.
+    with django_assert_num_queries(10):
+        response = client.get(reverse("reviews:portfolio"))
     assert response.status_code == 200
-    assert response.content.decode().count("Periodic re-review: Launch readiness v1") == services
+    # Each service shows its current (newest) review.
+    assert response.content.decode().count(">Launch readiness v1</a>") == services
 
 
 # --- the service form -----------------------------------------------------------------------------

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.django_db
 
 # url name -> the cast members allowed in; everyone else signed in gets 403.
 ROLE_PAGES = {
-    "reviews:services": {"lead", "other_lead"},
     "reviews:queue": {"reviewer"},
-    "reviews:portfolio": {"manager"},
+    # The way in for every reader; product leads see their teams' services in it.
+    "reviews:portfolio": {"lead", "other_lead", "reviewer", "manager", "auditor", "admin"},
     "audit:activity": {"auditor"},
     "accounts:administration": {"admin"},
     "checklists:library": {
@@ -49,7 +49,7 @@ def test_each_page_admits_only_its_roles(cast, client_for, url_name, who):
 @pytest.mark.parametrize(
     ("who", "landing"),
     [
-        ("lead", "reviews:services"),
+        ("lead", "reviews:portfolio"),
         ("reviewer", "reviews:queue"),
         ("manager", "reviews:portfolio"),
         ("auditor", "audit:activity"),
@@ -78,7 +78,8 @@ def test_navigation_shows_only_what_the_role_has(cast, client_for):
     html = client_for(cast["reviewer"]).get(reverse("reviews:queue")).content.decode()
     assert "Review queue" in html
     assert "Checklists" in html
-    for hidden in ("My services", "Portfolio", "Administration", ">Activity<"):
+    assert "Portfolio" in html
+    for hidden in ("My services", "Administration", ">Activity<"):
         assert hidden not in html
     assert "security@example.com" in html
     assert "(Security reviewer)" in html
@@ -88,13 +89,20 @@ def test_a_person_with_several_roles_sees_all_their_pages(lead, client_for):
     from portal.accounts import services
     from portal.accounts.roles import Role
 
-    services.user_set_roles(user=lead, roles={Role.PRODUCT_LEAD, Role.MANAGER}, reason="test")
+    services.user_set_roles(
+        user=lead, roles={Role.PRODUCT_LEAD, Role.SECURITY_REVIEWER}, reason="test"
+    )
     client = client_for(lead)
-    html = client.get(reverse("reviews:services")).content.decode()
-    assert "My services" in html and "Portfolio" in html
-    assert client.get(reverse("reviews:portfolio")).status_code == 200
+    html = client.get(reverse("reviews:portfolio")).content.decode()
+    assert "Review queue" in html and "Portfolio" in html
+    assert client.get(reverse("reviews:queue")).status_code == 200
     # The first role in landing order wins.
-    assert client.get(reverse("accounts:home"))["Location"] == reverse("reviews:services")
+    assert client.get(reverse("accounts:home"))["Location"] == reverse("reviews:portfolio")
+
+
+def test_the_old_my_services_address_leads_to_the_portfolio(cast, client_for):
+    response = client_for(cast["lead"]).get(reverse("reviews:services"))
+    assert response.status_code == 302 and response["Location"] == reverse("reviews:portfolio")
 
 
 def test_an_inactive_user_holds_no_role(lead, client_for):

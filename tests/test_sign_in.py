@@ -25,7 +25,7 @@ def test_a_good_password_signs_in_and_lands_on_the_role_page(lead):
     client = Client()
     response = sign_in(client, "lead@example.com", PASSWORD)
     assert response.status_code == 302
-    assert client.get(response["Location"])["Location"] == reverse("reviews:services")
+    assert client.get(response["Location"])["Location"] == reverse("reviews:portfolio")
     event = AuditEvent.objects.get(kind=AuditKind.LOGIN_SUCCEEDED)
     assert event.subject_user == lead
     assert event.actor == lead
@@ -89,7 +89,7 @@ def test_signing_out_is_recorded_and_needs_a_post(lead):
     sign_in(client, "lead@example.com", PASSWORD)
     assert client.post(reverse("account_logout")).status_code == 302
     assert AuditEvent.objects.filter(kind=AuditKind.LOGOUT, subject_user=lead).exists()
-    assert client.get(reverse("reviews:services")).status_code == 302
+    assert client.get(reverse("reviews:portfolio")).status_code == 302
 
 
 def test_signup_is_closed_by_default(db):

@@ -6,6 +6,7 @@
 - ``comment``: Comment
 - ``waiver``: Waiver (an exception, a risk acceptance)
 - ``signoff``: SignOff
+- ``snapshot``: ReadinessSnapshot (a review's readiness each day, for the trends)
 - ``checks``: automated evidence: CheckRun, CheckResult, CheckStanding, ServiceToken,
   PlatformConnection
 """
@@ -25,6 +26,7 @@ from reviews.models.evidence import Evidence, EvidenceKind, evidence_upload_to
 from reviews.models.review import Answer, AnswerStatus, Review, ReviewKind, ReviewState
 from reviews.models.service import Hosting, ImpactLevel, Service
 from reviews.models.signoff import SignOff, SignOffDecision
+from reviews.models.snapshot import ReadinessSnapshot
 from reviews.models.waiver import Waiver, WaiverState
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "Hosting",
     "ImpactLevel",
     "PlatformConnection",
+    "ReadinessSnapshot",
     "Review",
     "ReviewKind",
     "ReviewState",

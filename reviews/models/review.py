@@ -75,6 +75,16 @@ class Review(models.Model):
     waived_must_haves = models.PositiveIntegerField(default=0)
     # Must-haves whose automated check fails, with no valid exception: these block approval.
     failing_must_haves = models.PositiveIntegerField(default=0)
+    # Distinct automated checks bound by the review's items that fail now.
+    failing_checks = models.PositiveIntegerField(default=0)
+    # Exceptions requested and not yet decided.
+    pending_exceptions = models.PositiveIntegerField(default=0)
+    # Required sign-off roles without a current approval, as ",role,role," (searchable
+    # on every database), and how many.
+    awaiting_roles = models.CharField(max_length=200, blank=True, validators=[single_line_text])
+    pending_signoffs = models.PositiveSmallIntegerField(default=0)
+    # When its answers, evidence, exceptions, state or sign-offs last changed.
+    last_activity_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # A digest of the content (answers, current evidence, exceptions); sign-offs that
     # saw another digest are stale.
     content_digest = models.CharField(max_length=64, blank=True, validators=[single_line_text])
@@ -93,6 +103,10 @@ class Review(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("reviews:review", args=[self.pk])
+
+    @property
+    def awaiting_role_list(self) -> list[str]:
+        return [role for role in self.awaiting_roles.split(",") if role]
 
 
 class AnswerStatus(models.TextChoices):

@@ -163,7 +163,13 @@ class Service(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    history = HistoricalRecords()
+    # The newest review, whatever its state: what the portfolio shows for the service.
+    # Kept by reviews.services.review_start; derived, so not history of its own.
+    current_review = models.ForeignKey(
+        "reviews.Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = HistoricalRecords(excluded_fields=["current_review"])
 
     class Meta:
         ordering = ("name",)

@@ -17,8 +17,11 @@ class SignOffDecision(models.TextChoices):
 
 
 class SignOffQuerySet(models.QuerySet["SignOff"]):
-    def current(self) -> SignOffQuerySet:
-        """Sign-offs on the review's content as it is now (not stale)."""
+    def current(self, digest: str | None = None) -> SignOffQuerySet:
+        """Sign-offs on the review's content as it is now (not stale): as stored, or as
+        ``digest`` says when a refresh has computed a new one that is not saved yet."""
+        if digest is not None:
+            return self.filter(content_digest=digest)
         return self.filter(content_digest=models.F("review__content_digest"))
 
 
