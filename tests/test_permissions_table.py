@@ -45,9 +45,7 @@ ROWS = {
     "approve or refuse exceptions": [("reviews.decide_waiver", "review")],
     "see the check runs": [("reviews.view_check_runs", None)],
     "use the review queue": [("reviews.view_review_queue", None)],
-    "use the portfolio (product leads: their teams' services)": [
-        ("reviews.view_portfolio", None)
-    ],
+    "use the portfolio (product leads: their teams' services)": [("reviews.view_portfolio", None)],
     "read the activity record": [("audit.view_activity", None)],
     "manage checklists": [("checklists.manage", None)],
     "manage people, teams, roles, the security policy and platform connections": [
