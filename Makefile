@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence clean
+.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -100,6 +100,16 @@ bench-evidence: install
 	$(RUN) python scripts/ensure_database.py $(BENCH_DATABASE_URL)
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(RUN) python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_evidence --services $(BENCH_SERVICES) --checks $(BENCH_CHECKS)
+
+# The portfolio at 50 and at 5,000 services (page, heat map, CSV, throughput under
+# gunicorn against /healthz), on a scratch database made afresh; wrk drives the load.
+DASHBOARD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight_bench_dashboard
+DASHBOARD_REDIS_URL ?= redis://127.0.0.1:6379/13
+bench-dashboard: install
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(RUN) python scripts/ensure_database.py $(DASHBOARD_DATABASE_URL) --fresh
+	DATABASE_URL=$(DASHBOARD_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
+	DATABASE_URL=$(DASHBOARD_DATABASE_URL) REDIS_URL=$(DASHBOARD_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_dashboard
 
 deploy-check: install
 	$(RUN) python manage.py check --deploy --fail-level WARNING

@@ -1,15 +1,13 @@
 """Error answers: JSON under ``/api/``, the site's HTML pages everywhere else.
 
-Every error a client of the API sees has one shape, ``{"error": "..."}``, whether a view
-refused the request or Django did (an unknown path, a wrong method, a crash). The rest
-of the site keeps Django's default handlers, which render ``templates/4xx.html`` and
-``templates/500.html``.
+Every error a client of the API sees has one shape, ``{"error": "..."}``, whether an
+operation refused the request (``portal.api.errors`` answers ninja's own refusals) or
+Django did (an unknown path, a crash). The rest of the site keeps Django's default
+handlers, which render ``templates/4xx.html`` and ``templates/500.html``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,8 +15,6 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt, requires_csrf_token
 
 API_PREFIX = "/api/"
-
-View = Callable[..., HttpResponse]
 
 
 def api_error(status: int, message: str) -> JsonResponse:
@@ -29,25 +25,6 @@ def api_error(status: int, message: str) -> JsonResponse:
 def is_api(request: HttpRequest) -> bool:
     path = request.path_info  # without the script prefix, like the URL patterns
     return path == API_PREFIX.rstrip("/") or path.startswith(API_PREFIX)
-
-
-def api_methods(*methods: str) -> Callable[[View], View]:
-    """Like ``require_http_methods``, but a wrong method gets the API's JSON 405."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                response = api_error(
-                    405, f"{request.method} is not allowed here; use {', '.join(methods)}."
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
-            return view(request, *args, **kwargs)
-
-        return inner
-
-    return decorator
 
 
 # Any method may reach an unknown path, POST included: a CSRF refusal (an HTML 403)

@@ -3,10 +3,11 @@ from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 
 from portal import errors, health
+from portal.api import urls as api
 from portal.converters import IdConverter
-from reviews.checks.api import push_evidence
 
-# <id:...> in every urls.py of the project: before the includes below read them.
+# <id:...> in every urls.py of the project (and {id:...} in the API's paths): before the
+# includes below, and api.urls(), read them.
 register_converter(IdConverter, "id")
 
 admin.site.site_header = "Preflight administration"
@@ -24,7 +25,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("robots.txt", health.robots_txt, name="robots_txt"),
-    path("api/v1/evidence", push_evidence, name="api_push_evidence"),
+    # The API (portal/api/): every operation, its OpenAPI document and its docs page.
+    path("api/v1/", api.urls()),
     # Every other path under /api/ answers the API's JSON 404, never an HTML page.
     re_path(r"^api(?:/.*)?$", errors.api_not_found),
     path("accounts/", include("allauth.urls")),

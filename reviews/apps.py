@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     verbose_name = "Services and readiness reviews"
+
+    def ready(self) -> None:
+        # The portfolio's cache follows the record: recorded changes bump its version.
+        from reviews.portfolio import cache
+
+        cache.connect()

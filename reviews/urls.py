@@ -50,6 +50,7 @@ urlpatterns = [
     ),
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("portfolio/heat-map/", portfolio_views.heat_map, name="portfolio_heat_map"),
+    path("portfolio/trends/", portfolio_views.trends, name="portfolio_trends"),
     path("portfolio/export.csv", portfolio_views.export_csv, name="portfolio_csv"),
     path("portfolio/report/", portfolio_views.report, name="portfolio_report"),
 ]

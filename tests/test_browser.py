@@ -51,7 +51,7 @@ SIGN_IN_PATH = "/accounts/login/"
 
 # Each demo role, the page it lands on after signing in, and that page's heading.
 LANDINGS = [
-    pytest.param("lead@example.com", "/services/", "My services", id="product-lead"),
+    pytest.param("lead@example.com", "/portfolio/", "Portfolio", id="product-lead"),
     pytest.param("security@example.com", "/queue/", "Review queue", id="security-reviewer"),
     pytest.param("manager@example.com", "/portfolio/", "Portfolio", id="manager"),
     pytest.param("auditor@example.com", "/activity/", "Activity", id="auditor"),
@@ -379,3 +379,50 @@ def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
     review.refresh_from_db()
     assert review.state == ReviewState.DRAFT
     assert problems.console_errors == [] and problems.csp_violations == []
+
+
+def test_a_manager_filters_to_blocked_opens_a_service_from_the_heat_map_and_exports_csv(
+    demo_cast, page: Page, live_server
+) -> None:
+    import csv
+    import io
+
+    from django.core.management import call_command
+
+    from reviews.demo import demo_reviews
+
+    call_command("load_builtin_checklists", verbosity=0)
+    demo_reviews()
+    problems = PageProblems()
+    problems.watch(page)
+    open_sign_in(page, live_server.url)
+    sign_in(page, "manager@example.com", DEMO_PASSWORD)
+    assert path_of(page) == "/portfolio/"
+
+    page.get_by_role("link", name=re.compile(r"\d+ Blocked")).click()
+    expect(page).to_have_url(re.compile(r"status=blocked"))
+    rows = page.locator("table.preflight-portfolio tbody tr th[scope=row] a")
+    blocked = sorted(rows.all_inner_texts())
+    assert blocked, "the demo has blocked services"
+
+    # The heat map follows the filter; a cell opens that section of the review.
+    page.get_by_role("link", name="Heat map").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Heat map")
+    assert "status=blocked" in page.url
+    heat_rows = page.locator("table.preflight-heat-map tbody th[scope=row] a").all_inner_texts()
+    assert set(heat_rows) <= set(blocked) and heat_rows
+    first_cell = page.locator("table.preflight-heat-map tbody td a").first
+    target = first_cell.get_attribute("href") or ""
+    first_cell.click()
+    assert path_of(page).startswith("/reviews/")
+    anchor = target.split("#", 1)[1]
+    expect(page.locator(f"#{anchor}")).to_be_visible()
+
+    # Back to the filtered portfolio; its CSV has exactly the rows the page shows.
+    page.goto(live_server.url + "/portfolio/?status=blocked")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    exported = sorted(row["Service"] for row in csv.DictReader(io.StringIO(text)))
+    assert exported == blocked
+    assert problems == PageProblems(), "a portfolio page complained"

@@ -897,8 +897,8 @@ def test_the_portfolio_costs_the_same_as_services_grow(
     client = client_for(lead)
     client.get(reverse("checklists:library"))
     # 1 session, 2 user, 3 roles, 4 teams and 5 checklists for the filters, 6 team ids,
-    # 7 the rows' count, 8 the trend, 9 the page's rows, 10 the tiles.
-    with django_assert_num_queries(10):
+    # 7 the rows' count, 8 the page's rows, 9 the tiles.
+    with django_assert_num_queries(9):
         response = client.get(reverse("reviews:portfolio"))
     assert response.status_code == 200
     # Each service shows its current (newest) review.

@@ -12,9 +12,15 @@ from django.urls import reverse
 
 from portal.accounts.models import SecurityPolicy
 from portal.accounts.roles import REVIEWER_ROLES, Role
+from portal.errors import api_error, is_api
 
 # Paths a user who must enrol can still reach: enrolment itself, sign-out, health.
 _ALWAYS_ALLOWED = ("/accounts/", "/healthz", "/readyz", "/robots.txt", "/static/")
+# What the API answers them instead (a session or a personal token alike).
+API_REFUSAL = (
+    "Your role requires two-factor authentication: set up an authenticator app in "
+    "Preflight before using the API."
+)
 
 
 def must_enrol_mfa(user: object) -> bool:
@@ -35,6 +41,8 @@ class RequireMFAMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(_ALWAYS_ALLOWED) and must_enrol_mfa(request.user):
+            if is_api(request):  # a script cannot follow a redirect to a form
+                return api_error(403, API_REFUSAL)
             messages.warning(
                 request,
                 "Your role requires two-factor authentication. "

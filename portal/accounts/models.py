@@ -141,3 +141,40 @@ class SecurityPolicy(models.Model):
     def current(cls) -> SecurityPolicy:
         policy, _ = cls.objects.get_or_create(pk=1)
         return policy
+
+
+# What a personal API token starts with (a CI token starts with ``pft_``).
+API_TOKEN_PREFIX = "pfu_"  # noqa: S105 (a marker, not a secret)
+
+
+class ApiToken(models.Model):
+    """A person's read-only API token: it reads the API as them, with their current roles.
+
+    Only its hash is stored (``portal.tokens``); the token is shown once, when it is made.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, validators=[single_line_text])
+    prefix = models.CharField(
+        max_length=12,
+        help_text="The start of the token, to tell it apart.",
+        validators=[single_line_text],
+    )
+    token_hash = models.CharField(max_length=64, unique=True, validators=[single_line_text])
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # Not the hash (a secret), nor when it was last used (every read would add a row).
+    history = HistoricalRecords(excluded_fields=["token_hash", "last_used_at"])
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None

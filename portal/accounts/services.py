@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from portal.accounts.models import Team, User
+from portal.accounts.models import API_TOKEN_PREFIX, ApiToken, Team, User
 from portal.accounts.roles import GROUP_ROLES, Role
+from portal.tokens import SHOWN_PREFIX_LENGTH, token_hash, token_new
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +78,49 @@ def team_add_members(*, team: Team, users: Iterable[User]) -> None:
 
 def team_remove_members(*, team: Team, users: Iterable[User]) -> None:
     team.members.remove(*users)
+
+
+# --- personal API tokens ----------------------------------------------------------------------
+
+# How stale ``last_used_at`` may get: a client polling the API writes at most once a minute.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new read-only API token of ``user``; the plain token is returned once, never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValueError("Name the token (at most 100 characters), e.g. “Weekly report”.")
+    plain = token_new(API_TOKEN_PREFIX)
+    token = ApiToken(
+        user=user, name=name, prefix=plain[:SHOWN_PREFIX_LENGTH], token_hash=token_hash(plain)
+    )
+    try:
+        token.full_clean(exclude=["user"])
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from exc
+    token._change_reason = "API token created"  # type: ignore[attr-defined]
+    with transaction.atomic():
+        token.save()
+    return token, plain
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke the token: reads with it are refused from now on. Revoking twice is harmless."""
+    with transaction.atomic():
+        current = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if current.revoked_at is None:
+            current.revoked_at = timezone.now()
+            current._change_reason = "API token revoked"  # type: ignore[attr-defined]
+            current.save()
+    return current
+
+
+def api_token_used(token: ApiToken) -> None:
+    """Note when a token last read. Not history (the field is left out of the token's
+    history), so this write goes straight to the row, and at most once a minute."""
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < _LAST_USED_GRANULARITY:
+        return
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now

@@ -1,7 +1,14 @@
-"""The JSON API a service's CI pipeline pushes evidence to.
+"""The push: a service's CI pipeline sends evidence, as the router the API mounts.
 
-POST /api/v1/evidence with ``Authorization: Bearer <token>`` and a JSON body (see
+``POST /api/v1/evidence`` with ``Authorization: Bearer <CI token>`` and a JSON body (see
 reviews.checks.pushed.PushedEvidence). Every refusal is a 4xx with ``{"error": "..."}``.
+
+The operation reads the raw body itself rather than letting ninja parse it: the size is
+judged from ``Content-Length`` before a byte is read (413), the JSON decoder refuses
+nesting too deep for it (400) and integers too long to parse, and NaN and Infinity reach
+``PushedEvidence``, which names them (422). The body's schema is still the document's
+(``openapi_extra``). The CI token is the only way in (``ServiceTokenAuth``): no cookie is
+read, so CSRF does not apply.
 """
 
 from __future__ import annotations
@@ -10,16 +17,19 @@ import json
 import logging
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from ninja import Router, Schema
 from pydantic import ValidationError
 
-from portal.errors import api_error, api_methods
+from portal.api.auth import ServiceTokenAuth
+from portal.api.errors import error_responses, problems
+from portal.errors import api_error
 from reviews.checks.pushed import (
     MAX_INT_DIGITS,
     MAX_OBSERVED_DEPTH,
@@ -27,10 +37,12 @@ from reviews.checks.pushed import (
     IdempotencyKeyReused,
     PushedEvidence,
 )
-from reviews.checks.selectors import token_for
 from reviews.checks.services import evidence_push, token_used
+from reviews.models import ServiceToken
 
 logger = logging.getLogger(__name__)
+
+router = Router(tags=["evidence"])
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -44,18 +56,37 @@ class _Refusal(Exception):
         self.message = message
 
 
-@csrf_exempt  # token-authenticated, no cookies: CSRF does not apply
-@api_methods("POST")
+class PushedOut(Schema):
+    """What a push recorded (201), or the earlier push its idempotency key names (200)."""
+
+    id: int
+    service: str
+    check: str
+    result: str
+    recorded_at: datetime
+    duplicate: bool
+
+
+@router.post(
+    "/evidence",
+    auth=ServiceTokenAuth(),
+    response={201: PushedOut, 200: PushedOut, **error_responses(400, 401, 409, 413, 415, 422, 429)},
+    summary="Push a result of a ci.* check",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": f"At most {MAX_PAYLOAD_BYTES // 1024} KB of JSON.",
+            "content": {"application/json": {"schema": PushedEvidence.model_json_schema()}},
+        }
+    },
+)
 def push_evidence(request: HttpRequest) -> JsonResponse:
-    header = request.headers.get("Authorization", "")
-    scheme, _, plain = header.partition(" ")
-    if scheme.lower() != "bearer" or not plain.strip():
-        response = api_error(401, "Send the service's token as “Authorization: Bearer <token>”.")
-        response["WWW-Authenticate"] = 'Bearer realm="preflight"'
-        return response
-    token = token_for(plain.strip())
-    if token is None:
-        return api_error(401, "This token is unknown or revoked.")
+    """Record a result of one of the service's pushed checks (`ci.…`), as a sweep
+    records a collected one. A repeated `idempotency_key` with the same body answers the
+    first result (200, `"duplicate": true`); with another body, 409. At most
+    `PUSH_RATE_LIMIT` pushes per token (429 with `Retry-After`; refused pushes count)."""
+    token = request.auth  # type: ignore[attr-defined]
+    assert isinstance(token, ServiceToken)
     retry_after = _retry_after(token.pk)
     if retry_after is not None:
         response = api_error(
@@ -167,8 +198,4 @@ def _payload(body: bytes) -> PushedEvidence:
     try:
         return PushedEvidence.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p)[:40] for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors()[:10]
-        ]
-        raise _Refusal(422, "; ".join(problems)) from None
+        raise _Refusal(422, problems(exc.errors(), source=False)) from None

@@ -1,13 +1,13 @@
-"""What a service's CI pipeline may push: the payload, its bounds, and how tokens are kept.
+"""What a service's CI pipeline may push: the payload, its bounds, its token prefix.
 
 Pushed checks use keys under ``ci.`` (``ci.load_test``, ``ci.vulnerability_scan``…);
 items bind them like any other check, and sweeps never try to run them. Recording a push
-is ``reviews.checks.services.evidence_push``; the API is ``reviews.checks.api``.
+is ``reviews.checks.services.evidence_push``; the API is ``reviews.checks.api``; tokens are
+made and hashed as ``portal.tokens`` says.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from datetime import timedelta
@@ -50,11 +50,6 @@ def refuse_control(value: str, *, keep_layout: bool = False) -> str:
     if found is not None:
         raise ValueError(f"Remove the lone surrogate (U+{ord(found.group()):04X}).")
     return value
-
-
-def token_hash(plain: str) -> str:
-    """What is stored of a CI token: its SHA-256 (the token itself never is)."""
-    return hashlib.sha256(plain.encode()).hexdigest()
 
 
 CheckKey = Annotated[

@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Count
 
 from checklists.models import Item
+from portal.tokens import MAX_TOKEN_LENGTH, token_hash
 from reviews.checks.collectors.base import (
     Binding,
     Credentials,
@@ -25,7 +26,7 @@ from reviews.checks.collectors.base import (
     check_family,
 )
 from reviews.checks.collectors.runner import Job
-from reviews.checks.pushed import TOKEN_PREFIX, token_hash
+from reviews.checks.pushed import TOKEN_PREFIX
 from reviews.models import (
     Answer,
     AnswerStatus,
@@ -219,7 +220,7 @@ def contradicted(answer: Answer, checks: list[ItemCheck]) -> bool:
 
 def token_for(plain: str) -> ServiceToken | None:
     """The live token a plain token names, or None (unknown or revoked)."""
-    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > MAX_TOKEN_LENGTH:
         return None
     return (
         ServiceToken.objects.select_related("service")

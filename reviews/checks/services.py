@@ -9,7 +9,6 @@ one per idempotency key of a push.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from portal.accounts.models import User
+from portal.tokens import SHOWN_PREFIX_LENGTH, token_hash, token_new
 from reviews.checks.collectors.base import Outcome, Result, binding_id, check_type
 from reviews.checks.collectors.runner import Job
 from reviews.checks.notifications import checks_regressed
@@ -28,7 +28,6 @@ from reviews.checks.pushed import (
     PushedEvidence,
     refuse_control,
     same_push,
-    token_hash,
 )
 from reviews.models import (
     CheckResult,
@@ -218,9 +217,13 @@ def token_create(*, service: Service, name: str, by: User) -> tuple[ServiceToken
     if not name or len(name) > 100:
         raise ValueError("Name the token (at most 100 characters), e.g. “GitHub Actions”.")
     refuse_control(name)
-    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    plain = token_new(TOKEN_PREFIX)
     token = ServiceToken(
-        service=service, name=name, prefix=plain[:12], token_hash=token_hash(plain), created_by=by
+        service=service,
+        name=name,
+        prefix=plain[:SHOWN_PREFIX_LENGTH],
+        token_hash=token_hash(plain),
+        created_by=by,
     )
     try:
         token.full_clean()

@@ -173,7 +173,11 @@ class Service(models.Model):
 
     class Meta:
         ordering = ("name",)
-        indexes = [models.Index(fields=["team", "name"])]
+        # By name: the portfolio's first page sorts every service by it.
+        indexes = [
+            models.Index(fields=["team", "name"]),
+            models.Index(fields=["name", "id"], name="service_by_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -14,7 +14,9 @@ from typing import Any
 
 from django.db.models import (
     Avg,
+    Case,
     Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -23,12 +25,13 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
-from checklists.models import Checklist, ChecklistVersion, Section
+from checklists.models import Checklist, ChecklistVersion, Section, VersionStatus
 from portal.accounts.roles import Role, role_label
 from portal.permissions import can, visible_services
 from reviews.models import (
@@ -124,7 +127,12 @@ def _expiring(today: date) -> Any:
         .annotate(n=Count("id"))
         .values("n")
     )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+    # No review, no count (so those services sort last, as in every review column).
+    return Case(
+        When(current_review__isnull=True, then=Value(None)),
+        default=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0)),
+        output_field=IntegerField(),
+    )
 
 
 def reviewer_roles(user: Any) -> list[str]:
@@ -132,15 +140,11 @@ def reviewer_roles(user: Any) -> list[str]:
     return [role.value for role in user.roles if role != Role.ADMIN]
 
 
-def services(user: Any, filters: Filters, today: date | None = None) -> QuerySet[Service]:
-    """The rows: the services ``user`` may read, filtered and sorted, with their current
-    review and what a row shows (one query for a page, one to count it)."""
+def filtered(user: Any, filters: Filters, today: date | None = None) -> QuerySet[Service]:
+    """The services ``user`` may read that match ``filters``: what the tiles count and
+    the trend averages (no row data, no ordering)."""
     today = today or timezone.localdate()
-    rows = (
-        visible_services(user)
-        .select_related("team", "current_review__checklist_version__checklist")
-        .annotate(expiring_exceptions=_expiring(today))
-    )
+    rows: QuerySet[Service] = visible_services(user)
     if filters.mine:
         rows = rows.filter(team_id__in=user.team_ids)
     if filters.q:
@@ -156,15 +160,28 @@ def services(user: Any, filters: Filters, today: date | None = None) -> QuerySet
     elif filters.state:
         rows = rows.filter(current_review__state=filters.state)
     if filters.checklist:
-        rows = rows.filter(current_review__checklist_version__checklist__slug=filters.checklist)
+        versions = ChecklistVersion.objects.filter(checklist__slug=filters.checklist)
+        rows = rows.filter(current_review__checklist_version__in=versions.values("pk"))
     if filters.status:
         rows = rows.filter(_status_q(today)[filters.status])
     if filters.blocked_on_me:
         rows = rows.filter(blocked_on(user))
     if filters.expiring:
-        rows = rows.filter(expiring_exceptions__gt=0)
-    ordered: QuerySet[Service] = rows.order_by(*_ordering(filters.sort))
-    return ordered
+        rows = rows.annotate(expiring_now=_expiring(today)).filter(expiring_now__gt=0)
+    return rows
+
+
+def services(user: Any, filters: Filters, today: date | None = None) -> QuerySet[Service]:
+    """The rows: ``filtered`` with their current review and what a row shows, sorted (a
+    page of it is one query; counting it is another)."""
+    today = today or timezone.localdate()
+    rows: QuerySet[Service] = (
+        filtered(user, filters, today)
+        .select_related("team", "current_review__checklist_version__checklist")
+        .annotate(expiring_exceptions=_expiring(today))
+        .order_by(*ordering(filters.sort))
+    )
+    return rows
 
 
 def blocked_on(user: Any) -> Q:
@@ -180,7 +197,15 @@ def blocked_on(user: Any) -> Q:
     return waiting
 
 
-def _ordering(sort: str) -> list[Any]:
+def sort_rows(rows: QuerySet[Service], sort: str, today: date | None = None) -> QuerySet[Service]:
+    """``rows`` in the order ``sort`` names (adding the one figure a sort may need)."""
+    if sort.removeprefix("-") == "expiring" and "expiring_exceptions" not in rows.query.annotations:
+        rows = rows.annotate(expiring_exceptions=_expiring(today or timezone.localdate()))
+    ordered: QuerySet[Service] = rows.order_by(*ordering(sort))
+    return ordered
+
+
+def ordering(sort: str) -> list[Any]:
     descending = sort.startswith("-")
     key = sort.removeprefix("-")
     field_name = SORTS.get(key, SORTS["name"])[1]
@@ -210,25 +235,28 @@ def tiles(rows: QuerySet[Service], today: date | None = None) -> Tiles:
 
 
 def status_of(service: Service, today: date | None = None) -> list[str]:
-    """The statuses of one row (the same rules as the tiles, for labelling a row)."""
+    """The statuses of one row: the same rules as ``_status_q`` (the tiles and the status
+    filter), each on its own, so a row's labels and the tiles always agree."""
     today = today or timezone.localdate()
     review = service.current_review
     if review is None:
         return ["not_started"]
-    found = []
-    if review.state == S.APPROVED:
-        found.append("ready")
-    if review.state == S.SUBMITTED:
-        found.append("in_review")
-    if review.state == S.DRAFT and review.not_started_count == review.item_count:
-        return ["not_started"]
-    if review.state in OPEN and (
-        review.open_must_haves or review.failing_must_haves or review.state == S.CHANGES_REQUESTED
-    ):
-        found.append("blocked")
-    if review.state in OPEN and review.target_date and review.target_date < today:
-        found.append("overdue")
-    return found
+    is_open = review.state in OPEN
+    not_started = review.state == S.DRAFT and review.not_started_count == review.item_count
+    held = {
+        "ready": review.state == S.APPROVED,
+        "blocked": is_open
+        and not not_started
+        and bool(
+            review.open_must_haves
+            or review.failing_must_haves
+            or review.state == S.CHANGES_REQUESTED
+        ),
+        "in_review": review.state == S.SUBMITTED,
+        "overdue": is_open and review.target_date is not None and review.target_date < today,
+        "not_started": not_started,
+    }
+    return [key for key in STATUSES if held[key]]
 
 
 # --- the heat map -----------------------------------------------------------------------
@@ -271,18 +299,24 @@ class HeatMap:
     rows: list[HeatRow]
 
 
-def heat_checklists(rows: QuerySet[Service]) -> list[tuple[Checklist, int]]:
-    """The checklists the rows' current reviews use, the most used first (one query)."""
-    counted = (
-        rows.order_by()
-        .exclude(current_review__isnull=True)
-        .values("current_review__checklist_version__checklist")
-        .annotate(n=Count("pk"))
-        .order_by("-n")
+def heat_checklists(rows: QuerySet[Service]) -> list[Checklist]:
+    """The checklists the rows' current reviews use, by title (one query: an EXISTS per
+    checklist, each stopping at its first service, so it does not grow with services)."""
+    used = rows.order_by().filter(current_review__checklist_version__checklist=OuterRef("pk"))
+    return list(Checklist.objects.filter(Exists(used)).order_by("title"))
+
+
+def heat_rows(rows: QuerySet[Service], checklist: Checklist) -> QuerySet[Service]:
+    """The rows whose current review uses ``checklist``, with what a heat map row needs."""
+    # By the checklist's version ids, as values (one small query), not a join or a
+    # subquery: PostgreSQL then walks the name index and stops at a page instead of
+    # sorting every service.
+    versions = list(checklist.versions.values_list("pk", flat=True))
+    return (
+        rows.filter(current_review__checklist_version_id__in=versions)
+        .select_related("current_review__checklist_version")
+        .defer("description")
     )
-    found = {c["current_review__checklist_version__checklist"]: c["n"] for c in counted}
-    checklists = Checklist.objects.in_bulk(list(found))
-    return [(checklists[pk], n) for pk, n in found.items() if pk in checklists]
 
 
 def heat_map(page_rows: list[Service], checklist: Checklist | None) -> HeatMap:
@@ -296,7 +330,11 @@ def heat_map(page_rows: list[Service], checklist: Checklist | None) -> HeatMap:
         for s in page_rows
         if s.current_review and s.current_review.checklist_version.checklist_id == checklist.pk
     ]
-    latest = ChecklistVersion.objects.filter(checklist=checklist).order_by("-number").first()
+    latest = (
+        ChecklistVersion.objects.filter(checklist=checklist, status=VersionStatus.PUBLISHED)
+        .order_by("-number")
+        .first()
+    )
     sections = list(
         Section.objects.filter(version=latest).order_by("order").values_list("title", flat=True)
     )
@@ -418,7 +456,14 @@ class Row:
     def csv(self) -> list[object]:
         review = self.review
         if review is None:
-            return [self.service.name, self.service.team.name, "", "No review yet", *[""] * 10]
+            return [
+                self.service.name,
+                self.service.team.name,
+                "",
+                "No review yet",
+                *[""] * 9,
+                "; ".join(self.status_labels),
+            ]
         version = review.checklist_version
         return [
             self.service.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -16,6 +16,7 @@ from django.utils import timezone
 from portal.permissions import can, permission_required
 from reviews.models import Service
 from reviews.portfolio import selectors
+from reviews.portfolio.cache import cached_page
 from reviews.portfolio.charts import readiness_chart
 from reviews.portfolio.forms import PortfolioForm
 
@@ -26,6 +27,18 @@ def _rows(request: HttpRequest) -> tuple[PortfolioForm, QuerySet[Service]]:
     form = PortfolioForm(request.GET, user=request.user)
     form.is_valid()  # what is invalid is left out and shown as an error
     return form, selectors.services(request.user, form.filters())
+
+
+def _matching(request: HttpRequest, form: PortfolioForm) -> QuerySet[Service]:
+    """The filtered services without row data: for the trend and the heat map's choice."""
+    return selectors.filtered(request.user, form.filters())
+
+
+def _tiles(request: HttpRequest, form: PortfolioForm) -> selectors.Tiles:
+    """The tiles count the other filters' services in every status, the chosen status
+    too (a tile's count is what its link lists)."""
+    everything = replace(form.filters(), status="")
+    return selectors.tiles(selectors.filtered(request.user, everything))
 
 
 @dataclass(frozen=True)
@@ -50,11 +63,11 @@ def _headers(form: PortfolioForm) -> list[Header]:
 
 
 @permission_required("reviews.view_portfolio")
+@cached_page("portfolio")
 def portfolio(request: HttpRequest) -> HttpResponse:
     form, rows = _rows(request)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
-    trend = selectors.portfolio_trend(rows)
     return render(
         request,
         "reviews/portfolio/portfolio.html",
@@ -62,12 +75,8 @@ def portfolio(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [selectors.row(service, today) for service in page.object_list],
-            "tiles": selectors.tiles(rows, today),
+            "tiles": _tiles(request, form),
             "headers": _headers(form),
-            "trend": trend,
-            "chart": readiness_chart(
-                [(p.date, p.readiness) for p in trend], "Average readiness of these services"
-            ),
             "can_add": can(request.user, "reviews.add_service"),
         },
         status=400 if form.errors else 200,
@@ -75,14 +84,44 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("reviews.view_portfolio")
+@cached_page("trends")
+def trends(request: HttpRequest) -> HttpResponse:
+    """Readiness over time of the filtered services (an average of their current reviews)."""
+    form, _rows_unused = _rows(request)
+    trend = selectors.portfolio_trend(_matching(request, form))
+    return render(
+        request,
+        "reviews/portfolio/trends.html",
+        {
+            "form": form,
+            "trend": trend,
+            "chart": readiness_chart(
+                [(p.date, p.readiness) for p in trend], "Average readiness of these services"
+            ),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@permission_required("reviews.view_portfolio")
+@cached_page("heat_map")
 def heat_map(request: HttpRequest) -> HttpResponse:
     form, rows = _rows(request)
-    checklists = selectors.heat_checklists(rows)
-    wanted = request.GET.get("checklist") or (checklists[0][0].slug if checklists else "")
-    chosen = next((c for c, _ in checklists if c.slug == wanted), None)
-    if chosen is not None:
-        rows = rows.filter(current_review__checklist_version__checklist=chosen)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    checklists = selectors.heat_checklists(_matching(request, form))
+    # The checklist asked for, else the one the first row (in the page's order) uses.
+    wanted = request.GET.get("checklist", "")
+    chosen = next((c for c in checklists if c.slug == wanted), None)
+    if chosen is None and checklists:
+        first = (
+            rows.exclude(current_review=None)
+            .values_list("current_review__checklist_version__checklist", flat=True)
+            .first()
+        )
+        chosen = next((c for c in checklists if c.pk == first), checklists[0])
+    # The light rows (no row data a heat map does not show), in the page's order.
+    ordered = selectors.sort_rows(_matching(request, form), form.filters().sort)
+    heat_rows = selectors.heat_rows(ordered, chosen) if chosen is not None else rows.none()
+    page = Paginator(heat_rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "reviews/portfolio/heat_map.html",
@@ -131,18 +170,20 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
 
 
 @permission_required("reviews.view_portfolio")
+@cached_page("report")
 def report(request: HttpRequest) -> HttpResponse:
     """Every filtered row on one page, for printing (the print stylesheet does the rest)."""
     form, rows = _rows(request)
     today = timezone.localdate()
-    trend = selectors.portfolio_trend(rows)
+    matching = _matching(request, form)
+    trend = selectors.portfolio_trend(matching)
     return render(
         request,
         "reviews/portfolio/report.html",
         {
             "form": form,
             "rows": [selectors.row(service, today) for service in rows.iterator(chunk_size=1000)],
-            "tiles": selectors.tiles(rows, today),
+            "tiles": _tiles(request, form),
             "chart": readiness_chart(
                 [(p.date, p.readiness) for p in trend], "Average readiness of these services"
             ),

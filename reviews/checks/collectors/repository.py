@@ -107,6 +107,13 @@ def repository_address(value: object) -> None:
         raise problem
     if scheme in ("http", "https"):
         URLValidator(schemes=["http", "https"], message=problem.message)(value)
+        if urlsplit(value).password is not None:
+            # A password in the address would be shown on every page and in the API.
+            raise ValidationError(
+                "Leave the password out of the repository address: it would be shown to "
+                "every reader.",
+                code="repository_address",
+            )
     elif scheme == "file":
         if not urlsplit(value).path.startswith("/"):
             raise problem

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         else:
             demo.preflight_point_at(url)
             self._check_once(port, url)
+            demo.demo_history()
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(f"Preflight demo: sign in at {url}"))
