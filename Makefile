@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard clean
+.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-history clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -110,6 +110,16 @@ bench-dashboard: install
 	$(RUN) python scripts/ensure_database.py $(DASHBOARD_DATABASE_URL) --fresh
 	DATABASE_URL=$(DASHBOARD_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
 	DATABASE_URL=$(DASHBOARD_DATABASE_URL) REDIS_URL=$(DASHBOARD_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_dashboard
+
+# The shared record at 2,000 and at 2,000,000 lines (the feed's first page, a page 100,000
+# lines deep, one person's page, a busy service's timeline), on a scratch database made
+# afresh; the lines are written by PostgreSQL (generate_series).
+HISTORY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight_bench_history
+HISTORY_REDIS_URL ?= redis://127.0.0.1:6379/12
+bench-history: install
+	$(RUN) python scripts/ensure_database.py $(HISTORY_DATABASE_URL) --fresh
+	DATABASE_URL=$(HISTORY_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
+	DATABASE_URL=$(HISTORY_DATABASE_URL) REDIS_URL=$(HISTORY_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_history
 
 deploy-check: install
 	$(RUN) python manage.py check --deploy --fail-level WARNING

@@ -8,10 +8,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
 from checklists import services
 from checklists.models import Checklist, ChecklistVersion, Item, PublishedVersionError, Section
+from portal.audit.admin import RecordedAdmin
 
 
 def _published(obj: Any) -> bool:
@@ -23,10 +23,13 @@ def _published(obj: Any) -> bool:
 
 
 @admin.register(Checklist)
-class ChecklistAdmin(SimpleHistoryAdmin):
+class ChecklistAdmin(RecordedAdmin):
     list_display = ("title", "slug", "is_builtin", "created_at")
     search_fields = ("title", "slug")
     readonly_fields = ("slug", "is_builtin", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # checklists come from an import, which gives them their slug
 
 
 class ReadOnlyWhenPublished:
@@ -50,7 +53,7 @@ class SectionInline(ReadOnlyWhenPublished, admin.TabularInline[Section, Checklis
 
 
 @admin.register(ChecklistVersion)
-class ChecklistVersionAdmin(SimpleHistoryAdmin):
+class ChecklistVersionAdmin(RecordedAdmin):
     list_display = ("__str__", "status", "item_count", "must_have_count", "published_at")
     list_filter = ("status", "checklist")
     fields = ("checklist", "number", "status", "required_signoff_roles", "change_note")
@@ -111,7 +114,7 @@ class ItemInline(ReadOnlyWhenPublished, admin.StackedInline[Item, Section]):
 
 
 @admin.register(Section)
-class SectionAdmin(SimpleHistoryAdmin):
+class SectionAdmin(RecordedAdmin):
     list_display = ("title", "version", "order")
     list_filter = ("version__checklist",)
     fields = ("version", "title", "order")

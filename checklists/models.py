@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from simple_history.models import HistoricalRecords
 
 from portal.accounts.roles import Role
+from portal.audit.history import recorded
 from portal.validators import multi_line_text, single_line_text
 
 
@@ -47,7 +47,7 @@ class Checklist(models.Model):
     is_builtin = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("title",)
@@ -132,7 +132,7 @@ class ChecklistVersion(models.Model):
     )
 
     objects = VersionQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("checklist__title", "-number")
@@ -226,7 +226,7 @@ class Section(VersionContent):
     order = models.PositiveIntegerField(default=0)
 
     objects = SectionQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("version", "order", "id")
@@ -257,7 +257,7 @@ class Item(VersionContent):
     )
 
     objects = ItemQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("section__order", "order", "id")

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from checklists.models import (
     Checklist,
@@ -23,6 +22,8 @@ from checklists.models import (
 from checklists.schema import ParsedChecklist, content_hash, slug_for
 from checklists.selectors import VersionDiff, version_diff
 from portal.accounts.models import User
+from portal.audit import ledger
+from portal.audit.history import acting
 
 # Two texts this alike (0..1) are taken for the same item, edited.
 SAME_ITEM_SIMILARITY = 0.75
@@ -70,16 +71,18 @@ def checklist_import(
         )
     )
     with transaction.atomic():
-        checklist, created = Checklist.objects.select_for_update().get_or_create(
-            slug=slug,
-            defaults={
-                "title": parsed.title,
-                "description": parsed.description,
-                "source": parsed.source,
-                "attribution": parsed.attribution,
-                "is_builtin": builtin,
-            },
-        )
+        # get_or_create saves a new checklist itself: acting() gives its row who and why.
+        with acting(by=by, reason="Imported"):
+            checklist, created = Checklist.objects.select_for_update().get_or_create(
+                slug=slug,
+                defaults={
+                    "title": parsed.title,
+                    "description": parsed.description,
+                    "source": parsed.source,
+                    "attribution": parsed.attribution,
+                    "is_builtin": builtin,
+                },
+            )
         latest = checklist.versions.order_by("-number").first()
         digest = parsed.content_hash()
         current = None
@@ -205,12 +208,7 @@ def _create_version(
     ]
     for section_row in section_rows:
         _validate(section_row, exclude=("version",))
-    sections = bulk_create_with_history(
-        section_rows,
-        Section,
-        default_user=by,
-        default_change_reason=note,
-    )
+    sections = ledger.bulk_create_recorded(section_rows, Section, by=by, reason=note)
     items = []
     for section_row, section in zip(sections, parsed.sections, strict=True):
         for position, item in enumerate(section.items):
@@ -228,7 +226,7 @@ def _create_version(
             )
     for item_row in items:
         _validate(item_row, exclude=("version", "section"))
-    bulk_create_with_history(items, Item, default_user=by, default_change_reason=note)
+    ledger.bulk_create_recorded(items, Item, by=by, reason=note)
     return version
 
 
@@ -348,11 +346,11 @@ def version_new_draft(*, version: ChecklistVersion, by: User | None) -> Checklis
         draft._change_reason = note  # type: ignore[attr-defined]
         draft.save()
         sections = list(version.sections.order_by("order", "id").prefetch_related("items"))
-        new_sections = bulk_create_with_history(
+        new_sections = ledger.bulk_create_recorded(
             [Section(version=draft, title=s.title, order=s.order) for s in sections],
             Section,
-            default_user=by,
-            default_change_reason=note,
+            by=by,
+            reason=note,
         )
         items: list[Item] = []
         for old_section, new_section in zip(sections, new_sections, strict=True):
@@ -369,14 +367,16 @@ def version_new_draft(*, version: ChecklistVersion, by: User | None) -> Checklis
                 )
                 for row in old_section.items.all()
             )
-        bulk_create_with_history(items, Item, default_user=by, default_change_reason=note)
+        ledger.bulk_create_recorded(items, Item, by=by, reason=note)
     return draft
 
 
-def version_delete_draft(*, version: ChecklistVersion) -> None:
+def version_delete_draft(*, version: ChecklistVersion, by: User | None = None) -> None:
+    """Delete a draft with its sections and items. Each keeps its history, and the rows
+    that record the deletion name ``by`` and why, the cascaded ones too."""
     if version.is_published:
         raise PublishedVersionError(version)
-    with transaction.atomic():
+    with transaction.atomic(), acting(by=by, reason=f"Draft {version} deleted"):
         version.delete()
 
 

@@ -4,6 +4,11 @@ Every error a client of the API sees has one shape, ``{"error": "..."}``, whethe
 operation refused the request (``portal.api.errors`` answers ninja's own refusals) or
 Django did (an unknown path, a crash). The rest of the site keeps Django's default
 handlers, which render ``templates/4xx.html`` and ``templates/500.html``.
+
+Every refusal (a ``PermissionDenied``, here or in the API) is an event of the shared
+record (18F: authorization checks): who was refused, the path, the method and why.
+Anonymous visitors are sent to sign in before any rule is asked, so they never reach
+here; one event per refused request keeps a flood of refusals one row each.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt, requires_csrf_token
+
+from portal.audit import events
 
 API_PREFIX = "/api/"
 
@@ -42,8 +49,19 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.bad_request(request, exception)
 
 
+DEFAULT_DENIAL = "You do not have access to this."
+
+
+def denial_recorded(request: HttpRequest, exception: Exception | None) -> str:
+    """Record the refusal of ``request`` and return what it says, in words."""
+    reason = str(exception or "") or DEFAULT_DENIAL
+    events.access_denied(request, reason=reason)
+    return reason
+
+
 @requires_csrf_token
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    denial_recorded(request, exception)
     if is_api(request):
         return api_error(403, "You do not have access to this.")
     return defaults.permission_denied(request, exception)

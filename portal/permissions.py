@@ -29,6 +29,7 @@ from rules.permissions import add_perm, has_perm
 from rules.predicates import predicate
 
 from portal.accounts.roles import REVIEWER_ROLES, Role
+from portal.audit import registry as audit_registry
 
 
 def _has_role(user: Any, role: Role) -> bool:
@@ -71,6 +72,8 @@ def is_signed_in(user: Any) -> bool:
 # Each role's own page (see portal/navigation.py for where they appear).
 add_perm("reviews.view_review_queue", is_reviewer)
 add_perm("audit.view_activity", is_auditor)
+# Checking the record's hash chain only reads it: auditors, and admins who run the portal.
+add_perm("audit.verify_record", is_auditor | is_admin)
 add_perm("accounts.administer", is_admin)
 # Everyone signed in reads the checklist library.
 add_perm("checklists.view_library", is_signed_in)
@@ -87,6 +90,7 @@ DENIALS = {
     "reviews.view_portfolio": "The portfolio is for product leads, reviewers, managers, "
     "auditors and admins.",
     "audit.view_activity": "The activity record is for auditors.",
+    "audit.verify_record": "Verifying the record is for auditors and admins.",
     "accounts.administer": "Administration is for admins.",
     "checklists.manage": "Only admins import, edit and publish checklists.",
     "reviews.view_service": "A service is for its team, reviewers, managers, auditors and admins.",
@@ -103,6 +107,11 @@ DENIALS = {
     "reviews.decide_waiver": "Only security reviewers and managers decide exceptions.",
     "reviews.view_check_runs": "Check runs are for reviewers, managers, auditors and admins.",
     "reviews.manage_connections": "Only admins manage platform connections.",
+    "reviews.record_audit": "Only security reviewers and managers record launch audits.",
+    "reviews.change_audit": "Only the security reviewer or manager who recorded a launch "
+    "audit edits it.",
+    "reviews.write_journal": "Only the service's team, reviewers and managers write journal notes.",
+    "reviews.change_journal_note": "Only the author of a journal note edits it.",
 }
 
 
@@ -179,6 +188,32 @@ add_perm("reviews.view_check_runs", reads_everything)
 add_perm("reviews.manage_connections", is_admin)
 
 
+# --- Launch audits and the journal ------------------------------------------------------
+# Everyone who reads a review reads its launch audits; security reviewers and managers
+# record them, and only the one who recorded an audit edits it. Journal notes are written
+# by whoever may comment on the service's reviews, and edited only by their author. The
+# auditor reads all of it and writes none.
+
+
+@predicate
+def recorded_the_audit(user: Any, session: Any) -> bool:
+    return session is not None and session.recorded_by_id == user.pk
+
+
+@predicate
+def wrote_the_note(user: Any, note: Any) -> bool:
+    return note is not None and note.author_id == user.pk
+
+
+records_audits = is_security_reviewer | is_manager
+writes_journal = team_lead | is_reviewer | is_manager  # a note's team is its service's
+
+add_perm("reviews.record_audit", records_audits)
+add_perm("reviews.change_audit", records_audits & recorded_the_audit)
+add_perm("reviews.write_journal", writes_journal)
+add_perm("reviews.change_journal_note", writes_journal & wrote_the_note)
+
+
 def visible_services(user: Any) -> Any:
     """The services ``user`` may see, as a queryset (narrowed in SQL, never per row)."""
     # The apps import this module for their rules: it reaches their models only when
@@ -214,3 +249,33 @@ def require_object(user: Any, perm: str, obj: Any) -> None:
     if not can(user, read, obj):
         raise Http404("No such page.")
     require(user, perm, obj)
+
+
+# --- The shared record: timelines and exports (portal/audit) ------------------------------
+# A record's timeline is for whoever may read the record it belongs to: its root (its
+# service, its checklist) names the permission that reads it (``reads`` in its
+# registration, portal.audit.registry); people, teams, security events and anything
+# without a root are for auditors. The whole record leaves the portal only with an
+# auditor; managers and product leads export the lines of the services they may read.
+
+
+@predicate
+def reads_root(user: Any, root: Any) -> bool:
+    """Whether ``user`` reads the lines rooted at ``root`` (a service, a checklist)."""
+    if root is None:
+        return False
+    perm = audit_registry.reader(root._meta.label_lower)
+    return perm is not None and can(user, perm, root)
+
+
+add_perm("audit.view_timeline", is_auditor | reads_root)
+add_perm("audit.export_record", is_auditor)
+add_perm("audit.export_portfolio", is_auditor | is_manager | is_product_lead)
+DENIALS.update(
+    {
+        "audit.view_timeline": "The record of people, teams and security events is for auditors.",
+        "audit.export_record": "Only auditors export the whole record.",
+        "audit.export_portfolio": "Managers, product leads and auditors export the record of "
+        "the services they may read.",
+    }
+)

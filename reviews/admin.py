@@ -5,13 +5,17 @@ from typing import Any
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
 # The platform connections' admin lives with the checks; importing it registers it.
+from portal.audit.admin import RecordedAdmin
+from portal.permissions import can
 from reviews.checks import admin as checks_admin  # noqa: F401
 from reviews.models import (
+    AuditDecision,
+    AuditSession,
     Comment,
     Evidence,
+    JournalNote,
     Review,
     Service,
     SignOff,
@@ -19,7 +23,7 @@ from reviews.models import (
 )
 
 
-class ReadOnlyRecordAdmin(SimpleHistoryAdmin):
+class ReadOnlyRecordAdmin(RecordedAdmin):
     """Services, reviews, evidence, comments, exceptions and sign-offs change only
     through the portal, by the people whose work they are (see portal.permissions)."""
 
@@ -72,3 +76,42 @@ class ReviewAdmin(ReadOnlyRecordAdmin):
 
     list_display = ("__str__", "state", "readiness_percent", "open_must_haves", "created_at")
     list_filter = ("state", "kind")
+
+
+class DecisionInline(admin.TabularInline[AuditDecision, AuditSession]):
+    model = AuditDecision
+    fields = ("outcome", "item", "text")
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditSession)
+class AuditSessionAdmin(ReadOnlyRecordAdmin):
+    """Launch audits are recorded and edited in the portal by who recorded them."""
+
+    list_display = ("title", "review", "held_at", "as_of", "recorded_by")
+    list_select_related = ("review__service", "recorded_by")
+    inlines = (DecisionInline,)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Those who read every review (admins among them) read its launch audits.
+        return can(request.user, "reviews.view_review")
+
+
+@admin.register(JournalNote)
+class JournalNoteAdmin(ReadOnlyRecordAdmin):
+    """Journal notes are written in the portal and edited only by their authors."""
+
+    list_display = ("__str__", "service", "review", "author", "created_at", "revision")
+    list_select_related = ("service", "review", "author")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can(request.user, "reviews.view_service")

@@ -10,3 +10,7 @@ class ReviewsConfig(AppConfig):
         from reviews.portfolio import cache
 
         cache.connect()
+        # The shared record follows these models (portal.audit.registry).
+        from reviews.audited import register_all
+
+        register_all()

@@ -3,7 +3,8 @@
 Besides the services and their reviews, the demo proves itself: Preflight's own service
 points at the running demo and at this clone's repository (``preflight_point_at``), and
 ``demo_evidence`` sweeps every service once and pushes one CI result through the API, so
-the first sign-in already shows automated results. Preflight's own answers to the 18F
+the first sign-in already shows automated results. The approved Benefits API review has
+a recorded launch audit (``reviews.audits.demo``). Preflight's own answers to the 18F
 checklist are in ``reviews.demo_answers``.
 """
 
@@ -27,6 +28,7 @@ from django.utils import timezone
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
 from reviews import evidence, services, signoffs, waivers
+from reviews.audits.demo import demo_launch_audit
 from reviews.checks import services as check_services
 from reviews.checks.tasks import sweep
 from reviews.demo_answers import PREFLIGHT_ANSWERS
@@ -137,6 +139,7 @@ def demo_reviews() -> list[Service]:
                     decision="approve",
                     comment="Good to launch.",
                 )
+        demo_launch_audit()
     return made
 
 

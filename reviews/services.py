@@ -10,10 +10,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
+from portal.audit import ledger
 from reviews import notifications
 from reviews.models import (
     Answer,
@@ -110,6 +110,9 @@ def review_start(
     if problem := target_date_error(target_date):
         raise ValidationError({"target_date": problem})
     with transaction.atomic():
+        # Rows first, the record's chain last (portal.audit.ledger): the service row is
+        # locked before the first history row locks the chain.
+        Service.objects.select_for_update().filter(pk=service.pk).first()
         review = Review(
             service=service,
             checklist_version=checklist_version,
@@ -118,7 +121,9 @@ def review_start(
             created_by=by,
         )
         review.full_clean()
-        review._change_reason = f"Review started on {checklist_version}"  # type: ignore[attr-defined]
+        # One history row for the new review, written below once its answers and summary
+        # are in place (two saves would record the start as two changes).
+        review.skip_history_when_saving = True  # type: ignore[attr-defined]
         review.save()
         previous = (
             service.reviews.exclude(pk=review.pk)
@@ -147,14 +152,18 @@ def review_start(
                 answer.needs_recheck = True
                 answer.carried_from = old
             answers.append(answer)
-        bulk_create_with_history(
-            answers, Answer, default_user=by, default_change_reason="Review started"
-        )
-        _carry_evidence(answers)
+        ledger.bulk_create_recorded(answers, Answer, by=by, reason="Review started")
+        _carry_evidence(answers, by=by)
         review.previous_review = previous
         review.last_activity_at = timezone.now()
         refresh_summary(review)
         review.save(update_fields=[*STORED_FIELDS, "previous_review", "last_activity_at"])
+        del review.skip_history_when_saving  # type: ignore[attr-defined]
+        # Dated when the review began, so it comes before its answers in the record.
+        review._history_date = review.created_at  # type: ignore[attr-defined]
+        ledger.history_recorded(
+            [review], Review, by=by, reason=f"Review started on {checklist_version}"
+        )
         # The portfolio shows a service's newest review. A derived pointer, left out of
         # the service's history, so it is written straight to the row.
         Service.objects.filter(pk=service.pk).update(current_review=review)
@@ -162,7 +171,7 @@ def review_start(
     return review
 
 
-def _carry_evidence(answers: list[Answer]) -> None:
+def _carry_evidence(answers: list[Answer], *, by: User) -> None:
     """Copy the current evidence of carried-over answers (same files, new rows)."""
     carried = {a.carried_from_id: a for a in answers if a.carried_from_id and not a.needs_recheck}
     if not carried:
@@ -187,9 +196,7 @@ def _carry_evidence(answers: list[Answer]) -> None:
                 created_by=old.created_by,
             )
         )
-    bulk_create_with_history(
-        copies, Evidence, default_change_reason="Carried over from the last review"
-    )
+    ledger.bulk_create_recorded(copies, Evidence, by=by, reason="Carried over from the last review")
 
 
 def review_transition(*, review: Review, action: str, by: User, reason: str = "") -> Review:

@@ -1,8 +1,10 @@
 from django.urls import path
 
 from reviews import views
+from reviews.audits import views as audit_views
 from reviews.checks import views as check_views
 from reviews.portfolio import views as portfolio_views
+from reviews.record import views as record_views
 
 app_name = "reviews"
 urlpatterns = [
@@ -36,6 +38,17 @@ urlpatterns = [
         name="waiver_decide",
     ),
     path("reviews/<id:pk>/sign-off/", views.signoff, name="signoff"),
+    path("reviews/<id:pk>/as-of/", record_views.review_as_of, name="review_as_of"),
+    path("reviews/<id:pk>/audit-pack.zip", record_views.audit_pack, name="audit_pack"),
+    path(
+        "reviews/<id:pk>/launch-audits/new/",
+        audit_views.session_create,
+        name="audit_session_create",
+    ),
+    path("launch-audits/<id:pk>/", audit_views.session_detail, name="audit_session"),
+    path("launch-audits/<id:pk>/edit/", audit_views.session_edit, name="audit_session_edit"),
+    path("services/<slug:slug>/journal/", audit_views.journal, name="journal"),
+    path("journal/<id:pk>/edit/", audit_views.journal_note_edit, name="journal_note_edit"),
     path("reviews/<id:pk>/<str:action>/", views.review_action, name="review_action"),
     path("queue/", views.queue, name="queue"),
     path("checks/", check_views.catalogue, name="check_catalogue"),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
+from portal.audit import events
 from portal.permissions import (
     can,
     permission_required,
@@ -24,6 +25,7 @@ from portal.permissions import (
 )
 from reviews import evidence as evidence_services
 from reviews import selectors, services, signoffs, waivers
+from reviews.audits import selectors as audit_selectors
 from reviews.checks import selectors as check_selectors
 from reviews.checks.collectors import egress
 from reviews.forms import (
@@ -109,6 +111,7 @@ def _service_page(
                 [(p.date, p.readiness) for p in trend], f"Readiness of {service.name}"
             ),
             "tokens": service.tokens.all() if can_revoke_tokens else [],
+            **audit_selectors.service_page_context(user, service),
         },
         status=status,
     )
@@ -196,6 +199,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filters": selectors.FILTERS,
             **abilities,
             "signoffs": signoff_history,
+            **audit_selectors.review_page_context(user, review),
             "can_sign": allows(review, "signoff")
             and bool(signoffs.signable_roles(review, user))
             and can(user, "reviews.sign_review", review),
@@ -413,6 +417,9 @@ def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
     require_object(request.user, "reviews.view_review", evidence.answer.review)
     if not evidence.file:
         raise Http404("This evidence has no file.")
+    events.file_downloaded(
+        request, what=evidence.original_name, evidence=evidence.pk, review=evidence.answer.review_id
+    )
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,

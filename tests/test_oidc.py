@@ -608,7 +608,9 @@ def test_sso_sign_in_writes_login_and_role_grant_audit_events(idp):
     [grant] = AuditEvent.objects.filter(kind=AuditKind.ROLE_GRANTED)
     assert grant.subject_user == user
     assert grant.details == {"role": "security_reviewer", "group": "Security reviewer"}
+    [created] = AuditEvent.objects.filter(kind=AuditKind.ACCOUNT_CREATED)
+    assert created.subject_user == user
     assert not AuditEvent.objects.exclude(
-        kind__in=[AuditKind.LOGIN_SUCCEEDED, AuditKind.ROLE_GRANTED]
+        kind__in=[AuditKind.LOGIN_SUCCEEDED, AuditKind.ROLE_GRANTED, AuditKind.ACCOUNT_CREATED]
     ).exists()
     assert not mail.outbox

@@ -12,12 +12,14 @@ from datetime import date, timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from checklists.parsers import parse_file
 from checklists.services import checklist_import
 from portal.converters import IdConverter
 from reviews import evidence as evidence_services
 from reviews import services, waivers
+from reviews.audits import services as audit_services
 from reviews.checks.services import token_create
 from reviews.models import AnswerStatus, CheckRun, CheckRunTrigger, EvidenceKind, Review
 
@@ -60,7 +62,7 @@ def _fill(route, values, huge=None):
 
 
 @pytest.fixture
-def world(lead, benefits_team, settings, tmp_path):
+def world(lead, reviewer, benefits_team, settings, tmp_path):
     """One of everything an address can name, all readable by ``lead``."""
     settings.MEDIA_ROOT = tmp_path
     version = checklist_import(
@@ -93,6 +95,15 @@ def world(lead, benefits_team, settings, tmp_path):
     )
     run = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL, service=service)
     token, _ = token_create(service=service, name="CI", by=lead)
+    session = audit_services.audit_session_record(
+        review=review,
+        by=reviewer,
+        details=audit_services.SessionDetails(
+            "Launch audit", timezone.now(), timezone.now(), (), "", ""
+        ),
+        decisions=[],
+    )
+    note = audit_services.journal_note_add(service=service, by=lead, body="A note.")
     return {
         "slug": service.slug,
         "review": review.pk,
@@ -104,6 +115,8 @@ def world(lead, benefits_team, settings, tmp_path):
         "token": token.pk,
         "action": "submit",
         "checklist": version.checklist.slug,
+        "session": session.pk,
+        "note": note.pk,
     }
 
 
@@ -114,6 +127,10 @@ def _values_for(route, world):
         if name == "pk":
             if route.startswith("checks/runs/"):
                 return world["run"]
+            if route.startswith("launch-audits/"):
+                return world["session"]
+            if route.startswith("journal/"):
+                return world["note"]
             return world["token"] if "/tokens/" in route else world["review"]
         return world[name]
 

@@ -14,7 +14,7 @@ import pytest
 from rules.permissions import permissions as ruleset
 
 from portal.permissions import DENIALS, can
-from reviews.models import Review
+from reviews.models import AuditSession, JournalNote, Review
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 COLUMNS = {
@@ -43,10 +43,23 @@ ROWS = {
     "comment on a review": [("reviews.comment", "review")],
     "sign off a review": [("reviews.sign_review", "review")],
     "approve or refuse exceptions": [("reviews.decide_waiver", "review")],
+    "record launch audits of a review": [("reviews.record_audit", "review")],
+    "edit a launch audit they recorded": [("reviews.change_audit", "their launch audit")],
+    "write journal notes on the service and its reviews": [
+        ("reviews.write_journal", "service"),
+        ("reviews.write_journal", "review"),
+    ],
+    "edit a journal note they wrote": [("reviews.change_journal_note", "their journal note")],
     "see the check runs": [("reviews.view_check_runs", None)],
     "use the review queue": [("reviews.view_review_queue", None)],
     "use the portfolio (product leads: their teams' services)": [("reviews.view_portfolio", None)],
     "read the activity record": [("audit.view_activity", None)],
+    "read a service's history (its timeline and its records')": [
+        ("audit.view_timeline", "service")
+    ],
+    "export the whole record": [("audit.export_record", None)],
+    "export the record of the services they may read": [("audit.export_portfolio", None)],
+    "verify the record has not been altered": [("audit.verify_record", None)],
     "manage checklists": [("checklists.manage", None)],
     "manage people, teams, roles, the security policy and platform connections": [
         ("accounts.administer", None),
@@ -88,9 +101,22 @@ def test_every_permission_the_portal_defines_is_in_the_table():
 
 
 @pytest.fixture
-def records(service, review):
-    """What each permission is asked about: conftest's Benefits service and its review."""
-    return {"service": service, "review": Review.objects.get(pk=review.pk), None: None}
+def records(service, review, cast):
+    """What each permission is asked about: conftest's Benefits service and its review;
+    for "they recorded" and "they wrote", one (unsaved) record per person, theirs."""
+    review = Review.objects.get(pk=review.pk)
+    return {
+        "service": service,
+        "review": review,
+        None: None,
+        "their launch audit": {
+            who: AuditSession(review=review, recorded_by=person) for who, person in cast.items()
+        },
+        "their journal note": {
+            who: JournalNote(service=service, review=review, author=person)
+            for who, person in cast.items()
+        },
+    }
 
 
 @pytest.mark.parametrize("row", list(ROWS))
@@ -98,7 +124,8 @@ def test_each_cell_of_the_table_is_what_the_rules_answer(cast, records, row):
     expected = readme_table()[row]
     for who, allowed in expected.items():
         for perm, on in ROWS[row]:
-            assert can(cast[who], perm, records[on]) == allowed, (row, who, perm)
+            record = records[on][who] if isinstance(records[on], dict) else records[on]
+            assert can(cast[who], perm, record) == allowed, (row, who, perm)
 
 
 def test_every_refusal_says_in_words_who_may_never_the_permission_code():

@@ -845,11 +845,11 @@ def test_a_filter_with_no_matches_says_so(cast, client_for, review, lead):
 #   7 the service's automated check results (latest and standing),
 #   8 answers + items + sections + owners,
 #   9 evidence, 10 comments, 11 exceptions (prefetched for every answer at once),
-#  12 sign-offs.
-LEAD_REVIEW_PAGE_QUERIES = 12
+#  12 sign-offs, 13 launch audits, 14 the review's latest journal notes.
+LEAD_REVIEW_PAGE_QUERIES = 14
 # A reader never answers: no team ids, no owner choices; the MFA policy is read instead
 # (reviewers are privileged users).
-READER_REVIEW_PAGE_QUERIES = 11
+READER_REVIEW_PAGE_QUERIES = 13
 
 
 def review_of(service: Service, items: int, lead) -> Review:

@@ -251,7 +251,7 @@ def test_the_review_page_offers_exactly_the_writes_the_table_allows(
         # The item already has a pending exception, so the request form is not shown;
         # the decision form is.
         "exception_decision": f"exceptions/{waiver.pk}/decide/" in reviewer_page,
-        "comment": 'name="body"' in reviewer_page,
+        "comment": f"answers/{answer.pk}/comments/" in reviewer_page,
     }
     for write, offered in offers.items():
         assert offered == allows(review, write), (state, write)

@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from simple_history.admin import SimpleHistoryAdmin
+from django.http import HttpRequest
 
 from portal.accounts.models import SecurityPolicy, Team, User
+from portal.audit.admin import RecordedAdmin
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin[User]):
+class UserAdmin(RecordedAdmin, BaseUserAdmin[User]):
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "last_login")
     list_filter = ("is_staff", "is_active", "groups", "teams")
@@ -27,9 +28,14 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin[User]):
     readonly_fields = ("last_login", "date_joined")
     filter_horizontal = ("groups",)
 
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # People are deactivated, never deleted: the record names who did what, and
+        # deleting a person would blank their name on every change they made.
+        return False
+
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin):
+class TeamAdmin(RecordedAdmin):
     list_display = ("name", "slug")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -37,7 +43,7 @@ class TeamAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SecurityPolicy)
-class SecurityPolicyAdmin(SimpleHistoryAdmin):
+class SecurityPolicyAdmin(RecordedAdmin):
     list_display = ("__str__", "require_mfa_for_privileged", "updated_at")
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]

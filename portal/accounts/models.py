@@ -5,9 +5,9 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.urls import reverse
-from simple_history.models import HistoricalRecords
 
 from portal.accounts.roles import GROUP_ROLES, Role, role_for_group_name
+from portal.audit.history import acting, recorded
 from portal.validators import multi_line_text, single_line_text
 
 
@@ -50,7 +50,7 @@ class User(AbstractUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = recorded(excluded_fields=["password", "last_login"])
 
     class Meta:
         ordering = ("email",)
@@ -105,7 +105,7 @@ class Team(models.Model):
     members = models.ManyToManyField(User, related_name="teams", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("name",)
@@ -128,7 +128,7 @@ class SecurityPolicy(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         verbose_name = "security policy"
@@ -139,7 +139,9 @@ class SecurityPolicy(models.Model):
 
     @classmethod
     def current(cls) -> SecurityPolicy:
-        policy, _ = cls.objects.get_or_create(pk=1)
+        # The defaults are stored the first time anyone needs them; the record says so.
+        with acting(by=None, reason="The default security policy came into force"):
+            policy, _ = cls.objects.get_or_create(pk=1)
         return policy
 
 
@@ -166,7 +168,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     # Not the hash (a secret), nor when it was last used (every read would add a row).
-    history = HistoricalRecords(excluded_fields=["token_hash", "last_used_at"])
+    history = recorded(excluded_fields=["token_hash", "last_used_at"])
 
     class Meta:
         verbose_name = "API token"

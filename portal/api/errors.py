@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 
-from portal.errors import api_error
+from portal.errors import api_error, denial_recorded
 
 WWW_AUTHENTICATE = 'Bearer realm="preflight"'
 
@@ -65,6 +65,8 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)  # AuthenticationError and AuthorizationError too
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if exc.status_code == 403:  # a refusal joins the record (portal.errors)
+            denial_recorded(request, exc)
         response = api_error(exc.status_code, exc.message)
         if exc.status_code == 401:
             response["WWW-Authenticate"] = WWW_AUTHENTICATE
@@ -81,7 +83,7 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(PermissionDenied)
     def permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
         # portal.permissions.denied says who may, in words.
-        return api_error(403, str(exc) or "You do not have access to this.")
+        return api_error(403, denial_recorded(request, exc))
 
     @api.exception_handler(Exception)
     def crash(request: HttpRequest, exc: Exception) -> HttpResponse:

@@ -1,9 +1,29 @@
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from simple_history.admin import SimpleHistoryAdmin
 
 from portal.audit.models import AuditEvent
+
+
+class RecordedAdmin(SimpleHistoryAdmin):
+    """The admin of a followed model: its history pages, and a revert to an old version
+    only for those who may change the record. simple-history's revert form saves on
+    POST whatever the change permission says; a revert is a change like any other."""
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method == "POST":
+            obj = self.get_object(request, object_id)
+            if obj is None or not self.has_change_permission(request, obj):
+                raise PermissionDenied("Only those who may change this record revert it.")
+        response: HttpResponse = super().history_form_view(
+            request, object_id, version_id, extra_context
+        )
+        return response
 
 
 @admin.register(AuditEvent)

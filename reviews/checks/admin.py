@@ -9,8 +9,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
+from portal.audit.admin import RecordedAdmin
 from portal.forms import ModelForm
 from portal.permissions import can
 from reviews.checks.collectors.base import Result
@@ -68,7 +68,7 @@ class PlatformConnectionForm(ModelForm[PlatformConnection]):
 
 
 @admin.register(PlatformConnection)
-class PlatformConnectionAdmin(SimpleHistoryAdmin):
+class PlatformConnectionAdmin(RecordedAdmin):
     """API access for the PagerDuty, New Relic and Cloud Foundry checks: admins only."""
 
     form = PlatformConnectionForm

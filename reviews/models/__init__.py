@@ -7,10 +7,12 @@
 - ``waiver``: Waiver (an exception, a risk acceptance)
 - ``signoff``: SignOff
 - ``snapshot``: ReadinessSnapshot (a review's readiness each day, for the trends)
+- ``audit``: AuditSession (an in-person launch audit), AuditDecision, JournalNote
 - ``checks``: automated evidence: CheckRun, CheckResult, CheckStanding, ServiceToken,
   PlatformConnection
 """
 
+from reviews.models.audit import AuditDecision, AuditSession, DecisionOutcome, JournalNote
 from reviews.models.checks import (
     DEFAULT_API_URLS,
     CheckResult,
@@ -33,16 +35,20 @@ __all__ = [
     "DEFAULT_API_URLS",
     "Answer",
     "AnswerStatus",
+    "AuditDecision",
+    "AuditSession",
     "CheckResult",
     "CheckRun",
     "CheckRunTrigger",
     "CheckStanding",
     "Comment",
     "ConnectionKind",
+    "DecisionOutcome",
     "Evidence",
     "EvidenceKind",
     "Hosting",
     "ImpactLevel",
+    "JournalNote",
     "PlatformConnection",
     "ReadinessSnapshot",
     "Review",

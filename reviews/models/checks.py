@@ -7,9 +7,9 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
 from portal.accounts.models import Team
+from portal.audit.history import recorded
 from portal.validators import http_url, multi_line_text, single_line_text
 from reviews.checks.collectors.base import Credentials, Result, check_title
 from reviews.checks.secrets import UndecryptableSecret, decrypt, encrypt
@@ -173,7 +173,7 @@ class ServiceToken(models.Model):
     )
 
     # Not the hash (a secret), nor when it was last used (every push would add a row).
-    history = HistoricalRecords(excluded_fields=["token_hash", "last_used_at"])
+    history = recorded(excluded_fields=["token_hash", "last_used_at"])
 
     class Meta:
         ordering = ("-created_at",)
@@ -239,7 +239,7 @@ class PlatformConnection(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords(excluded_fields=["secret_ciphertext"])
+    history = recorded(excluded_fields=["secret_ciphertext"])
 
     class Meta:
         ordering = ("kind", "name")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from portal.audit.history import recorded
 from portal.validators import multi_line_text
 from reviews.models.review import Answer
 
@@ -20,7 +20,7 @@ class Comment(models.Model):
     body = models.TextField(max_length=5000, validators=[multi_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         ordering = ("created_at", "id")

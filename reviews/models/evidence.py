@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from portal.audit.history import recorded
 from portal.validators import http_url, multi_line_text, single_line_text
 from reviews.models.review import Answer
 
@@ -55,7 +55,7 @@ class Evidence(models.Model):
     )
     withdrawal_reason = models.TextField(blank=True, validators=[multi_line_text])
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         verbose_name_plural = "evidence"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from simple_history.models import HistoricalRecords
 
 from checklists.models import ChecklistVersion, Item
+from portal.audit.history import recorded
 from portal.validators import multi_line_text, single_line_text
 from reviews.models.service import Service
 
@@ -92,7 +92,7 @@ class Review(models.Model):
     editors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
     # Who may not sign is part of the record: each history row carries the editors.
-    history = HistoricalRecords(m2m_fields=[editors])
+    history = recorded(m2m_fields=[editors])
 
     class Meta:
         ordering = ("-created_at",)
@@ -149,7 +149,7 @@ class Answer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         constraints = [

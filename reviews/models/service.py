@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
-from simple_history.models import HistoricalRecords
 
 from portal.accounts.models import Team
+from portal.audit.history import recorded
 from portal.validators import http_url, multi_line_text, single_line_text
 from reviews.checks.collectors.repository import repository_address
 
@@ -169,7 +169,7 @@ class Service(models.Model):
         "reviews.Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    history = HistoricalRecords(excluded_fields=["current_review"])
+    history = recorded(excluded_fields=["current_review"])
 
     class Meta:
         ordering = ("name",)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
 from portal.accounts.roles import role_label
+from portal.audit.history import recorded
 from portal.validators import multi_line_text, single_line_text
 from reviews.models.review import Review
 
@@ -44,7 +44,7 @@ class SignOff(models.Model):
     content_digest = models.CharField(max_length=64, validators=[single_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     objects = SignOffQuerySet.as_manager()
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
+from portal.audit.history import recorded
 from portal.validators import multi_line_text, single_line_text
 from reviews.models.review import Answer
 
@@ -47,7 +47,7 @@ class Waiver(models.Model):
     reminders_sent = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = recorded()
 
     class Meta:
         verbose_name = "exception"

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import render
 from django.utils import timezone
 
+from portal.audit import events
 from portal.permissions import can, permission_required
 from reviews.models import Service
 from reviews.portfolio import selectors
@@ -156,6 +157,7 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
+    events.exported(request, what="Portfolio CSV", filters=request.GET.dict())
     today = timezone.localdate()
     writer = csv.writer(_Echo())
 
