@@ -21,6 +21,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import CharField, DateTimeField, Model, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.urls import reverse
@@ -162,8 +163,13 @@ def page(arms: Iterable[QuerySet[Entry]], before: Cursor | None, size: int = PAG
     root's, its branch's) are each cut to a page before they are merged, so each stays
     an index range scan however long the record."""
     cut = [older_than(arm, before).order_by("-at", "-id")[: size + 1] for arm in arms]
-    merged = cut[0] if len(cut) == 1 else cut[0].union(*cut[1:]).order_by("-at", "-id")
-    found = list(merged[: size + 1])
+    if len(cut) == 1:
+        found = list(cut[0])
+    elif connection.features.supports_slicing_ordering_in_compound:
+        found = list(cut[0].union(*cut[1:]).order_by("-at", "-id")[: size + 1])
+    else:  # SQLite (the demo) cannot cut the arms of a UNION: merge them here
+        merged = {entry.pk: entry for arm in cut for entry in arm}
+        found = sorted(merged.values(), key=lambda e: (e.at, e.pk), reverse=True)[: size + 1]
     shown = found[:size]
     older = Cursor(shown[-1].at, shown[-1].pk) if len(found) > size else None
     return Page([present(entry) for entry in shown], older, before is None)
