@@ -318,3 +318,16 @@ def test_the_history_link_is_shown_only_to_who_may_follow_it(answered):
     assert lead_sees == ""  # a person's timeline is for auditors
     service = answered.review.service
     assert "History" in template.render(Context({"request": request, "record": service}))
+
+
+def test_a_database_that_cannot_cut_union_arms_gets_the_same_page(
+    auditor, client_for, answered, service, monkeypatch
+):
+    """The demo's SQLite refuses LIMIT inside a UNION: the arms are merged in Python, to
+    the same lines in the same order."""
+    url = timeline(service)
+    with_union = line_ids(client_for(auditor).get(url).content.decode())
+    monkeypatch.setattr(connection.features, "supports_slicing_ordering_in_compound", False)
+    merged = line_ids(client_for(auditor).get(url).content.decode())
+    assert merged == with_union
+    assert len(merged) > 3
