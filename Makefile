@@ -69,8 +69,17 @@ typecheck: install
 check-migrations: install
 	$(RUN) python manage.py makemigrations --check --dry-run
 
+# The suite in two runs: everything but the browser and stack tests spread over the CPUs
+# (as test-fast does), then those, which start servers and browsers of their own, one at
+# a time. Both always run; either failing fails the target.
+TEST_WORKERS ?= 2
 pytest: install system-packages
-	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest $(PYTEST_ARGS)
+	@status=0; \
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest \
+	  -n $(TEST_WORKERS) -m "not browser and not stack" $(PYTEST_ARGS) || status=1; \
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(RUN) pytest \
+	  -m "browser or stack" $(PYTEST_ARGS) || status=1; \
+	exit $$status
 
 test: lint typecheck check-migrations pytest
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from portal.accounts import services
 from portal.accounts.roles import Role
-from portal.audit.models import AuditEvent, AuditKind
+from portal.audit.models import AuditEvent, AuditKind, Entry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,9 +117,15 @@ def test_mfa_enrolment_is_recorded(lead):
 def test_the_record_survives_the_user_being_deleted(db):
     user = UserFactory(email="gone@example.com")
     services.user_set_roles(user=user, roles={Role.MANAGER}, reason="test")
+    user_id = user.pk
     user.delete()
+    # The event stays exactly as written (it is hashed into the record): the person's
+    # email as it was, and their id, which no longer leads anywhere.
     event = AuditEvent.objects.get(kind=AuditKind.ROLE_GRANTED, subject_label="gone@example.com")
-    assert event.subject_user is None
+    assert event.subject_user_id == user_id
+    assert Entry.objects.get(source_table="audit_auditevent", source_id=event.pk).branch == (
+        f"accounts.user:{user_id}"
+    )
 
 
 def test_auditors_see_the_events_and_can_filter_them(auditor, lead, client_for):

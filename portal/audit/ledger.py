@@ -255,7 +255,7 @@ def event_line(event: AuditEvent) -> Entry:
         change=event.kind,
         changes=event.details,
         reason=event.get_kind_display(),
-        actor=event.actor,
+        actor_id=event.actor_id,
         actor_label=event.actor_label,
         request_id=event.request_id,
         ip_address=event.ip_address,
