@@ -46,3 +46,16 @@ class Form(CleanTextMixin, forms.Form):
 
 class ModelForm(CleanTextMixin, forms.ModelForm[_M]):
     """Django's ModelForm, with the text rules."""
+
+
+class RevisionedForm(Form):
+    """A form that edits one revision of a record (the optimistic lock, a hidden
+    ``revision`` field): a damaged revision is said where people can see it."""
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if self.has_error("revision"):
+            raise forms.ValidationError(
+                "This form is out of date or damaged: reload the page and try again."
+            )
+        return cleaned

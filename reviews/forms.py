@@ -8,7 +8,7 @@ from django.db import models
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
-from portal.forms import MAX_POSITIVE_INT, Form, ModelForm
+from portal.forms import MAX_POSITIVE_INT, Form, ModelForm, RevisionedForm
 from reviews.checks.collectors.repository import repository_address
 from reviews.models import AnswerStatus, Review, Service
 from reviews.services import SERVICE_FIELDS, AnswerChange, target_date_error
@@ -92,7 +92,7 @@ def _version_label(version: ChecklistVersion) -> str:
     return f"{version.checklist.title} (v{version.number})"
 
 
-class AnswerForm(Form):
+class AnswerForm(RevisionedForm):
     """One answer's fields, plus the revision the editor started from."""
 
     status = forms.ChoiceField(choices=AnswerStatus.choices)
@@ -112,15 +112,6 @@ class AnswerForm(Form):
         owner_field = self.fields["owner"]
         assert isinstance(owner_field, forms.ChoiceField)
         owner_field.choices = [("", "Nobody yet"), *((pk, str(u)) for pk, u in owners.items())]
-
-    def clean(self) -> dict[str, Any] | None:
-        cleaned = super().clean()
-        if self.has_error("revision"):
-            # The revision is a hidden field: say what went wrong where people can see it.
-            raise forms.ValidationError(
-                "This form is out of date or damaged: reload the page and try again."
-            )
-        return cleaned
 
     def change(self) -> AnswerChange:
         data = self.cleaned_data

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from checklists.models import Item
 from portal.accounts.models import User
-from portal.forms import MAX_POSITIVE_INT, Form
+from portal.forms import MAX_POSITIVE_INT, Form, RevisionedForm
 from reviews.audits import selectors
 from reviews.audits.services import DecisionInput, SessionDetails
 from reviews.models import AuditSession, DecisionOutcome, Review, Service
@@ -46,7 +46,7 @@ class _PersonChoice(forms.ModelMultipleChoiceField[User]):
         return f"{name} ({obj.email})" if name else str(obj.email)
 
 
-class SessionForm(Form):
+class SessionForm(RevisionedForm):
     """A launch audit's details; ``revision`` only when editing one."""
 
     title = forms.CharField(max_length=200, help_text="For example: Launch audit, June 2025.")
@@ -100,15 +100,6 @@ class SessionForm(Form):
 
     def clean_as_of(self) -> Any:
         return self._as_stored("as_of", SECOND)
-
-    def clean(self) -> dict[str, Any] | None:
-        cleaned = super().clean()
-        if self.has_error("revision"):
-            # A hidden field: say what went wrong where people can see it.
-            raise forms.ValidationError(
-                "This form is out of date or damaged: reload the page and try again."
-            )
-        return cleaned
 
     def details(self) -> SessionDetails:
         data = self.cleaned_data
@@ -251,16 +242,8 @@ class JournalNoteForm(Form):
         review.error_messages["invalid_choice"] = "That review is not one of this service's."
 
 
-class JournalNoteEditForm(Form):
+class JournalNoteEditForm(RevisionedForm):
     body = forms.CharField(
         label="Note", max_length=10_000, widget=forms.Textarea(attrs={"rows": 6})
     )
     revision = _revision_field()
-
-    def clean(self) -> dict[str, Any] | None:
-        cleaned = super().clean()
-        if self.has_error("revision"):
-            raise forms.ValidationError(
-                "This form is out of date or damaged: reload the page and try again."
-            )
-        return cleaned
