@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt, requires_csrf_token
 
 from portal.audit import events
@@ -65,6 +65,16 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     if is_api(request):
         return api_error(403, "You do not have access to this.")
     return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal, recorded as a refusal when someone is signed in (a stale
+    sign-in form is not an event: anonymous refusals would let anyone fill the record)."""
+    if getattr(getattr(request, "user", None), "is_authenticated", False):
+        events.access_denied(
+            request, reason=f"The form's security token was missing or wrong ({reason})"
+        )
+    return csrf.csrf_failure(request, reason=reason)
 
 
 @requires_csrf_token

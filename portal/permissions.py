@@ -29,6 +29,7 @@ from rules.permissions import add_perm, has_perm
 from rules.predicates import predicate
 
 from portal.accounts.roles import REVIEWER_ROLES, Role
+from portal.audit import events as audit_events
 from portal.audit import registry as audit_registry
 
 
@@ -247,6 +248,7 @@ def require_object(user: Any, perm: str, obj: Any) -> None:
     """
     read = READ_PERMS[type(obj).__name__]
     if not can(user, read, obj):
+        audit_events.hidden_refusal(reason=DENIALS.get(read, "Not theirs to read."))
         raise Http404("No such page.")
     require(user, perm, obj)
 

@@ -389,6 +389,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# A refused form is a refusal in the record (portal.errors).
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 # Load balancers probe over plain HTTP; they must not be redirected.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

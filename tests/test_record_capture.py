@@ -412,6 +412,29 @@ def test_an_api_refusal_is_recorded_too(world):
     assert (event.actor, event.details["path"]) == (world.cast["nobody"], "/api/v1/portfolio")
 
 
+def test_another_teams_record_answered_as_not_found_is_still_a_refusal(world):
+    """Other teams' ids answer 404 (they cannot be probed), and the record says who tried."""
+    response = world.client("other_lead").get(world.service.get_absolute_url())
+    assert response.status_code == 404
+    event = AuditEvent.objects.get(kind=AuditKind.ACCESS_DENIED)
+    assert event.actor == world.cast["other_lead"]
+    assert event.details["path"] == world.service.get_absolute_url()
+    assert event.details["reason"].endswith("(answered as not found)")
+
+
+def test_a_refused_form_token_is_a_refusal_for_the_signed_in(world):
+    client = world.client("lead")
+    client.handler.enforce_csrf_checks = True
+    response = client.post(reverse("reviews:service_create"), {"name": "x"})
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(kind=AuditKind.ACCESS_DENIED)
+    assert event.actor == world.cast["lead"]
+    assert event.details["reason"].startswith("The form's security token was missing or wrong")
+    # A stale sign-in form is no one's refusal: anonymous refusals are not recorded.
+    Client(enforce_csrf_checks=True).post(reverse("account_login"), {"login": "x"})
+    assert AuditEvent.objects.filter(kind=AuditKind.ACCESS_DENIED).count() == 1
+
+
 def test_visitors_sent_to_sign_in_are_not_refusals(db):
     response = Client().get(reverse("reviews:queue"))
     assert response.status_code == 302

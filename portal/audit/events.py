@@ -123,3 +123,13 @@ def access_denied(request: HttpRequest, *, reason: str) -> AuditEvent:
         method=str(request.method or "")[:10],
         reason=without_control_characters(reason)[:PATH_LIMIT],
     )
+
+
+def hidden_refusal(*, reason: str) -> AuditEvent | None:
+    """A refusal answered as "not found" (so other teams' ids cannot be probed) is still
+    a refusal in the record: recorded for the signed-in person of the request at hand."""
+    request = ledger.current_request()
+    user = getattr(request, "user", None)
+    if request is None or not getattr(user, "is_authenticated", False):
+        return None
+    return access_denied(request, reason=f"{reason} (answered as not found)")

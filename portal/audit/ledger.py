@@ -128,8 +128,8 @@ def append_many(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
-def _request() -> Any:
-    # simple-history's middleware keeps the request at hand while it writes history.
+def current_request() -> Any:
+    """The request being served, if any: simple-history's middleware keeps it at hand."""
     return getattr(HistoricalRecords.context, "request", None)
 
 
@@ -179,7 +179,7 @@ def line_for(instance: Any, history_row: Any) -> Entry | None:
     followed = registry.audited(label)
     if followed is None:
         return None
-    request = _request()
+    request = current_request()
     user = history_row.history_user
     return Entry(
         at=history_row.history_date,
@@ -229,7 +229,7 @@ def history_recorded(
         default_change_reason=reason,
         custom_historical_attrs={
             "history_request_id": current_request_id() or "",
-            "history_ip_address": client_ip(_request()),
+            "history_ip_address": client_ip(current_request()),
         },
     )
     lines = [line_for(instance, row) for instance, row in zip(objs, rows or (), strict=True)]
