@@ -42,7 +42,8 @@ specification. Each of its items, and where Preflight records it (or why it does
 - Authentication checks: the logon events above and the MFA challenge; a refused API
   token is a 401 in the request log.
 - Authorization checks: every refused request is ``access_denied`` (who, path, method,
-  the refusal in words; ``portal.errors``). Visitors who are not signed in are sent to
+  the refusal in words; ``portal.errors``), including another team's record answered
+  as "not found" (``portal.permissions.require_object``) and a refused form token. Visitors who are not signed in are sent to
   sign in before any rule is asked, so they are not refusals.
 - Data deletions: the ``-`` history row of any followed record, however it goes (a
   service, the admin, a cascade: ``portal.audit.history.acting``), attributed; nothing
