@@ -23,7 +23,7 @@ from checklists.schema import ParsedChecklist, content_hash, slug_for
 from checklists.selectors import VersionDiff, version_diff
 from portal.accounts.models import User
 from portal.audit import ledger
-from portal.audit.history import acting
+from portal.audit.history import acting, attributed
 
 # Two texts this alike (0..1) are taken for the same item, edited.
 SAME_ITEM_SIMILARITY = 0.75
@@ -98,7 +98,7 @@ def checklist_import(
             checklist.description = parsed.description or checklist.description
             checklist.source = parsed.source or checklist.source
             checklist.attribution = parsed.attribution or checklist.attribution
-            checklist._change_reason = "Imported a new version"  # type: ignore[attr-defined]
+            attributed(checklist, by=by, reason="Imported a new version")
             checklist.save()
         version = _create_version(
             checklist=checklist,
@@ -199,7 +199,7 @@ def _create_version(
         created_by=by,
     )
     _validate(version, exclude=_VERSION_LINKS)
-    version._change_reason = note  # type: ignore[attr-defined]
+    attributed(version, by=by, reason=note)
     version.save()
     refs = _assign_refs(parsed, previous)
     section_rows = [
@@ -322,7 +322,7 @@ def version_publish(*, version: ChecklistVersion, by: User | None) -> ChecklistV
         locked.status = VersionStatus.PUBLISHED
         locked.published_at = timezone.now()
         locked.published_by = by
-        locked._change_reason = "Published"  # type: ignore[attr-defined]
+        attributed(locked, by=by, reason="Published")
         locked.save()
     return locked
 
@@ -343,7 +343,7 @@ def version_new_draft(*, version: ChecklistVersion, by: User | None) -> Checklis
             change_note=note,
             created_by=by,
         )
-        draft._change_reason = note  # type: ignore[attr-defined]
+        attributed(draft, by=by, reason=note)
         draft.save()
         sections = list(version.sections.order_by("order", "id").prefetch_related("items"))
         new_sections = ledger.bulk_create_recorded(

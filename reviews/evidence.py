@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from portal.audit.history import attributed
 from reviews.models import Evidence, EvidenceKind, Review
 from reviews.services import review_content_changed
 from reviews.workflow import ensure_allowed
@@ -155,8 +156,10 @@ def evidence_add(
             evidence.sha256 = checked.sha256
             evidence.file.save(checked.name, upload, save=False)
         evidence.full_clean(exclude=["file", "answer", "supersedes", "created_by"])
-        evidence._change_reason = (  # type: ignore[attr-defined]
-            f"Correction of evidence #{supersedes.pk}" if supersedes else "Evidence added"
+        attributed(
+            evidence,
+            by=by,
+            reason=f"Correction of evidence #{supersedes.pk}" if supersedes else "Evidence added",
         )
         evidence.save()
         review_content_changed(review=review, by=by, reason="Evidence added")
@@ -182,7 +185,7 @@ def evidence_withdraw(*, evidence: Any, by: Any, reason: str) -> Any:
             validate_unique=False,
             validate_constraints=False,
         )
-        current._change_reason = "Evidence withdrawn"  # type: ignore[attr-defined]
+        attributed(current, by=by, reason="Evidence withdrawn")
         current.save()
         review_content_changed(review=review, by=by, reason="Evidence withdrawn")
     return current

@@ -14,6 +14,7 @@ from django.utils import timezone
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team, User
 from portal.audit import ledger
+from portal.audit.history import attributed
 from reviews import notifications
 from reviews.models import (
     Answer,
@@ -56,7 +57,7 @@ SERVICE_FIELDS = (
 def service_create(*, by: User, **fields: Any) -> Service:
     service = Service(created_by=by, **{k: v for k, v in fields.items() if k in SERVICE_FIELDS})
     service.full_clean()
-    service._change_reason = "Service created"  # type: ignore[attr-defined]
+    attributed(service, by=by, reason="Service created")
     with transaction.atomic():
         service.save()
     return service
@@ -67,7 +68,7 @@ def service_update(*, service: Service, by: User, **fields: Any) -> Service:
         if name in SERVICE_FIELDS:
             setattr(service, name, value)
     service.full_clean()
-    service._change_reason = "Service edited"  # type: ignore[attr-defined]
+    attributed(service, by=by, reason="Service edited")
     with transaction.atomic():
         service.save()
     return service
@@ -205,9 +206,7 @@ def review_transition(*, review: Review, action: str, by: User, reason: str = ""
         locked = Review.objects.select_for_update().get(pk=review.pk)
         previous = apply_transition(locked, action)
         locked.last_activity_at = locked.state_changed_at
-        locked._change_reason = reason or (  # type: ignore[attr-defined]
-            f"{previous} → {locked.state} by {by.email}"
-        )
+        attributed(locked, by=by, reason=reason or (f"{previous} → {locked.state} by {by.email}"))
         locked.save()
         if locked.state == ReviewState.SUBMITTED:
             notifications.review_submitted(locked)
@@ -222,7 +221,7 @@ def comment_add(*, answer: Answer, by: User, body: str) -> Comment:
         raise ValidationError({"body": "A comment is at most 5,000 characters."})
     comment = Comment(answer=answer, author=by, body=body)
     comment.full_clean(exclude=["answer", "author"])
-    comment._change_reason = "Comment added"  # type: ignore[attr-defined]
+    attributed(comment, by=by, reason="Comment added")
     with transaction.atomic():
         # Locked, so the review cannot be withdrawn between the check and the comment.
         ensure_allowed(Review.objects.select_for_update().get(pk=answer.review_id), "comment")
@@ -304,7 +303,7 @@ def answer_update(
             validate_unique=False,
             validate_constraints=False,
         )
-        current._change_reason = f"Answered {change.status}"  # type: ignore[attr-defined]
+        attributed(current, by=by, reason=f"Answered: {AnswerStatus(change.status).label}")
         current.save()
         review_content_changed(review=review, by=by, reason="Answer changed")
     return current
@@ -332,7 +331,7 @@ def review_content_changed(
     review.content_revision += 1
     review.last_activity_at = timezone.now()
     refresh_summary(review)
-    review._change_reason = reason  # type: ignore[attr-defined]
+    attributed(review, by=by, reason=reason)
     review.save()
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
+from portal.audit.history import attributed
 from reviews import notifications
 from reviews.models import Review, ReviewState, SignOff, SignOffDecision
 from reviews.readiness import is_ready, refresh_summary
@@ -65,7 +66,7 @@ def signoff_record(
         )
         signoff.full_clean(exclude=["review", "reviewer", "content_digest"])
         said = f"{signoff.get_decision_display()} as {signoff.role_label}"
-        signoff._change_reason = f"Sign-off: {said}"  # type: ignore[attr-defined]
+        attributed(signoff, by=by, reason=f"Sign-off: {said}")
         signoff.save()
         if decision == SignOffDecision.REQUEST_CHANGES:
             apply_transition(locked, "request_changes")
@@ -74,7 +75,7 @@ def signoff_record(
         # The roles still to sign have changed, and maybe the state.
         refresh_summary(locked)
         locked.last_activity_at = timezone.now()
-        locked._change_reason = f"Sign-off: {said} by {by.email}"  # type: ignore[attr-defined]
+        attributed(locked, by=by, reason=f"Sign-off: {said} by {by.email}")
         locked.save()
         if locked.state != ReviewState.SUBMITTED:
             notifications.review_decided(locked, signoff)

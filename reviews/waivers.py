@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.accounts.models import User
+from portal.audit.history import attributed
 from portal.permissions import can
 from reviews import notifications
 from reviews.models import Answer, Review, Waiver, WaiverState
@@ -59,7 +60,7 @@ def waiver_request(
             expires_on=expires_on,
         )
         waiver.full_clean(exclude=["answer", "requested_by", "decided_by"])
-        waiver._change_reason = "Exception requested"  # type: ignore[attr-defined]
+        attributed(waiver, by=by, reason="Exception requested")
         waiver.save()
         review_content_changed(review=review, by=by, reason="Exception requested", editor=False)
     return waiver
@@ -84,10 +85,13 @@ def waiver_decide(*, waiver: Waiver, by: User, approve: bool, comment: str = "")
         current.decided_at = timezone.now()
         current.decision_comment = comment.strip()
         current.full_clean(exclude=["answer", "requested_by", "decided_by"])
-        current._change_reason = f"Exception {current.state}"  # type: ignore[attr-defined]
+        attributed(current, by=by, reason=f"Exception {current.get_state_display().lower()}")
         current.save()
         review_content_changed(
-            review=review, by=by, reason=f"Exception {current.state}", editor=False
+            review=review,
+            by=by,
+            reason=f"Exception {current.get_state_display().lower()}",
+            editor=False,
         )
         notifications.waiver_event(current, current.state)
     return current

@@ -291,7 +291,7 @@ def test_it_catches_a_forged_line_even_when_it_is_chained_correctly(record, lead
         record_label="Backups run",
         change="changed",
         changes={"Status": ["Not met", "Met"]},
-        reason="Answered met",
+        reason="Answered: Met",
         actor=lead,
         actor_label=lead.email,
         source_table="reviews_historicalanswer",

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from portal.audit.models import Entry
 from reviews.models import Answer, AnswerStatus, Review, ReviewState
 from reviews.readiness import Readiness, compute_readiness
 from reviews.services import (
@@ -383,8 +384,14 @@ def test_saving_an_answer_bumps_its_revision_and_the_reviews(review, lead):
         lead,
     )
     assert Review.objects.get(pk=review.pk).content_revision == 1
-    assert stored.history.latest().history_change_reason == "Answered met"
+    assert stored.history.latest().history_change_reason == "Answered: Met"
     assert review.history.latest().history_change_reason == "Answer changed"
+    # Outside any request (a command, the demo), the person the service acts for is
+    # the history's actor, and the record's.
+    assert stored.history.latest().history_user == lead
+    assert review.history.latest().history_user == lead
+    line = Entry.objects.filter(record_type="reviews.answer", record_id=str(answer.pk))
+    assert line.latest("id").actor_label == lead.email
 
     answer_update(
         answer=stored, change=change(A.PARTIALLY_MET, "Weekly only"), based_on_revision=2, by=lead

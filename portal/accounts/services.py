@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portal.accounts.models import API_TOKEN_PREFIX, ApiToken, Team, User
 from portal.accounts.roles import GROUP_ROLES, Role
+from portal.audit.history import attributed
 from portal.tokens import SHOWN_PREFIX_LENGTH, token_hash, token_new
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         token.full_clean(exclude=["user"])
     except ValidationError as exc:
         raise ValueError(" ".join(exc.messages)) from exc
-    token._change_reason = "API token created"  # type: ignore[attr-defined]
+    attributed(token, by=user, reason="API token created")
     with transaction.atomic():
         token.save()
     return token, plain
@@ -111,7 +112,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
         current = ApiToken.objects.select_for_update().get(pk=token.pk)
         if current.revoked_at is None:
             current.revoked_at = timezone.now()
-            current._change_reason = "API token revoked"  # type: ignore[attr-defined]
+            attributed(current, by=current.user, reason="API token revoked")
             current.save()
     return current
 

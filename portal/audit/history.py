@@ -54,3 +54,12 @@ def acting(*, by: Any, reason: str) -> Iterator[None]:
 
 def acting_now() -> Acting | None:
     return _acting.get()
+
+
+def attributed(instance: Any, *, by: Any, reason: str) -> None:
+    """Name who and why for the history row the next save of ``instance`` writes: the
+    person a service acts for, in a request or not (a command, the demo, a task acting
+    for someone); without one, the request's user, if any."""
+    instance._change_reason = reason
+    if getattr(by, "pk", None) is not None:
+        instance._history_user = by

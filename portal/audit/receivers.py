@@ -43,8 +43,9 @@ specification. Each of its items, and where Preflight records it (or why it does
   token is a 401 in the request log.
 - Authorization checks: every refused request is ``access_denied`` (who, path, method,
   the refusal in words; ``portal.errors``), including another team's record answered
-  as "not found" (``portal.permissions.require_object``) and a refused form token. Visitors who are not signed in are sent to
-  sign in before any rule is asked, so they are not refusals.
+  as "not found" (``portal.permissions.require_object``) and a refused form token.
+  Visitors who are not signed in are sent to sign in before any rule is asked, so they
+  are not refusals.
 - Data deletions: the ``-`` history row of any followed record, however it goes (a
   service, the admin, a cascade: ``portal.audit.history.acting``), attributed; nothing
   deletes history, and people are deactivated rather than deleted.
@@ -221,6 +222,7 @@ def _to_the_record(sender: Any, instance: Any, history_instance: Any, **kwargs: 
     # A reason is for one change: left on the object, it would explain the next one too
     # (a draft made "Draft from v1" and then deleted).
     instance.__dict__.pop("_change_reason", None)
+    instance.__dict__.pop("_history_user", None)
 
 
 @receiver(auth_signals.user_logged_in)

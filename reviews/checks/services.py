@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from portal.accounts.models import User
+from portal.audit.history import attributed
 from portal.tokens import SHOWN_PREFIX_LENGTH, token_hash, token_new
 from reviews.checks.collectors.base import Outcome, Result, binding_id, check_type
 from reviews.checks.collectors.runner import Job
@@ -229,7 +230,7 @@ def token_create(*, service: Service, name: str, by: User) -> tuple[ServiceToken
         token.full_clean()
     except ValidationError as exc:
         raise ValueError(" ".join(exc.messages)) from exc
-    token._change_reason = "CI token created"  # type: ignore[attr-defined]
+    attributed(token, by=by, reason="CI token created")
     with transaction.atomic():
         token.save()
     return token, plain
@@ -247,7 +248,7 @@ def token_revoke(*, service: Service, token: ServiceToken, by: User) -> ServiceT
         if current.revoked_at is None:
             current.revoked_at = timezone.now()
             current.revoked_by = by
-            current._change_reason = "CI token revoked"  # type: ignore[attr-defined]
+            attributed(current, by=by, reason="CI token revoked")
             current.save()
     return current
 
