@@ -279,15 +279,24 @@ def answer_update(
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=answer.review_id)
         current = Answer.objects.select_related("item", "owner").get(pk=answer.pk)
-        if current.revision != based_on_revision:
-            raise AnswerConflict(current)
-        ensure_allowed(review, "answer")
         unchanged = (
             current.status == change.status
             and current.justification == change.justification
             and current.notes == change.notes
             and current.owner_id == (change.owner.pk if change.owner else None)
         )
+        if current.revision != based_on_revision:
+            # The same person sending the same change of the same revision again (the
+            # htmx save on leaving a field, then the row's button) saved it already.
+            resent = (
+                unchanged
+                and current.revision == based_on_revision + 1
+                and current.updated_by_id == by.pk
+            )
+            if resent:
+                return current
+            raise AnswerConflict(current)
+        ensure_allowed(review, "answer")
         if unchanged:
             return current
         current.status = change.status

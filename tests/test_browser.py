@@ -381,6 +381,44 @@ def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
     assert problems.console_errors == [] and problems.csp_violations == []
 
 
+def test_typing_a_note_then_pressing_save_is_one_save_and_no_error(
+    demo_cast, page: Page, live_server
+) -> None:
+    """Today's race: leaving the notes field saves (htmx), and the row's Save sends the
+    same revision again. The browser queues them; the server takes the repeat as done."""
+    from checklists.parsers import parse_file
+    from checklists.services import checklist_import
+    from portal.accounts.models import Team, User
+    from reviews.models import Answer, Service
+    from reviews.services import review_start
+
+    version = checklist_import(
+        parsed=parse_file("x.md", FLOW_CHECKLIST).checklist, by=None, publish=True
+    ).version
+    service = Service.objects.create(
+        name="Benefits portal", slug="benefits-portal", team=Team.objects.get(slug="benefits")
+    )
+    lead = User.objects.get(email="lead@example.com")
+    review = review_start(service=service, checklist_version=version, by=lead)
+    problems = PageProblems()
+    problems.watch(page)
+
+    open_sign_in(page, live_server.url)
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + review.get_absolute_url())
+    row = page.locator(
+        "article", has=page.get_by_role("heading", name=re.compile("A status page exists"))
+    )
+    row.get_by_label("Notes").fill("Status page goes up after launch")
+    row.get_by_role("button", name="Save").click()
+    expect(row.get_by_role("status")).to_have_text("Saved.")
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_text("while you were editing it")).to_have_count(0)
+    stored = Answer.objects.get(review=review, item__text="A status page exists")
+    assert (stored.notes, stored.revision) == ("Status page goes up after launch", 2)
+    assert problems.console_errors == [] and problems.failed_responses == []
+
+
 def test_a_manager_filters_to_blocked_opens_a_service_from_the_heat_map_and_exports_csv(
     demo_cast, page: Page, live_server
 ) -> None:

@@ -602,6 +602,20 @@ def test_a_broken_revision_says_what_went_wrong(cast, client_for, review, revisi
     assert 'role="alert"' in response.content.decode()
 
 
+def test_the_htmx_save_then_the_button_is_one_save_and_no_conflict(cast, client_for, review):
+    """Typing a note, then pressing the row's Save: the htmx save on leaving the field
+    and the button both send revision 1 with the same content."""
+    answer = answer_for(review, "Backups run nightly")
+    client = client_for(cast["lead"])
+    typed = {"status": A.MET, "notes": "Nightly snapshots", "revision": 1}
+    assert post_answer(client, answer, **typed).status_code == 200
+    button = post_answer(client, answer, htmx=False, **typed)
+    assert button.status_code in (200, 302)
+    assert "while you were editing it" not in button.content.decode()
+    stored = Answer.objects.get(pk=answer.pk)
+    assert (stored.revision, stored.notes) == (2, "Nightly snapshots")
+
+
 def test_a_stale_save_is_409_keeping_what_i_typed_and_showing_theirs(
     cast, client_for, review, teammate
 ):

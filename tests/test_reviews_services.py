@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from portal.accounts.models import User
 from portal.audit.models import Entry
 from reviews.models import Answer, AnswerStatus, Review, ReviewState
 from reviews.readiness import Readiness, compute_readiness
@@ -441,6 +442,30 @@ def test_a_save_based_on_an_old_revision_is_a_conflict_and_changes_nothing(revie
         before.open_must_haves,
         before.not_started_count,
     )
+
+
+def test_the_same_change_sent_twice_from_one_revision_is_saved_once(review, lead, reviewer):
+    """The htmx save on leaving a field, then the row's button: both say revision 1 and
+    the same content. The second is a success (nothing more to save), not a conflict."""
+    answer = answer_for(review, "Alerts page someone")
+    sent = change(A.NOT_MET, "Pager next week")
+    first = answer_update(answer=answer, change=sent, based_on_revision=1, by=lead)
+    rows = Answer.objects.get(pk=answer.pk).history.count()
+
+    again = answer_update(answer=answer, change=sent, based_on_revision=1, by=lead)
+
+    assert again.revision == first.revision == 2
+    assert Answer.objects.get(pk=answer.pk).history.count() == rows
+    assert Review.objects.get(pk=review.pk).content_revision == 1
+    # A different change from that revision, or the same one from someone else whose
+    # page was as old, is still a conflict: it would overwrite what they have not seen.
+    with pytest.raises(AnswerConflict):
+        answer_update(
+            answer=answer, change=change(A.NOT_MET, "Pager today"), based_on_revision=1, by=lead
+        )
+    other = User.objects.create_user(email="second@example.com", password="x")
+    with pytest.raises(AnswerConflict):
+        answer_update(answer=answer, change=sent, based_on_revision=1, by=other)
 
 
 def test_a_save_from_a_future_revision_is_a_conflict_too(review, lead):

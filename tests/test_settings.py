@@ -117,6 +117,24 @@ def test_zero_configuration_is_the_embedded_mode(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_the_embedded_database_takes_concurrent_saves(tmp_path):
+    """WAL, a busy timeout and immediate transactions: concurrent requests wait for the
+    write lock instead of failing with "database is locked"."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.db import connection as c; c.ensure_connection(); "
+        "cursor = c.cursor(); cursor.execute('PRAGMA journal_mode'); "
+        "print(cursor.fetchone()[0], c.settings_dict['OPTIONS']['transaction_mode'], "
+        "c.settings_dict['OPTIONS']['timeout'])",
+        tmp_path=tmp_path,
+        DATABASE_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "IMMEDIATE", "20"]
+
+
 def test_production_cookies_are_secure_and_hsts_is_on(tmp_path):
     result = manage(
         "shell",
