@@ -10,10 +10,11 @@ from portal.audit.registry import key, register
 
 
 def _version_root(instance: Any) -> str | None:
-    version = ChecklistVersion.objects.filter(pk=instance.version_id).values_list(
-        "checklist_id", flat=True
-    )
-    checklist_id = version.first()
+    if "version" in instance._state.fields_cache:  # made with its version: no query
+        checklist_id = instance.version.checklist_id
+    else:
+        version = ChecklistVersion.objects.filter(pk=instance.version_id)
+        checklist_id = version.values_list("checklist_id", flat=True).first()
     return key("checklists.checklist", checklist_id) if checklist_id else None
 
 

@@ -33,26 +33,18 @@ def _review(review_id: Any) -> str | None:
     return key("reviews.review", review_id) if review_id else None
 
 
-def _answer_scope(answer_id: Any) -> tuple[Any, Any]:
-    """(review id, service id) of an answer, in one query."""
-    found = Answer.objects.filter(pk=answer_id).values_list("review_id", "review__service_id")
-    return found.first() or (None, None)
+def _through(model: Any, attname: str, part: int) -> Any:
+    """The review (``part`` 0) or the service (1) of a record that belongs to them
+    through ``model`` (an answer, a launch audit): one query per record, remembered on
+    it, as its root and branch are both asked for."""
 
-
-def _of_answer(part: int) -> Any:
     def scope(instance: Any) -> str | None:
-        review_id, service_id = _answer_scope(instance.answer_id)
-        return _review(review_id) if part == 0 else _service(service_id)
-
-    return scope
-
-
-def _of_session(part: int) -> Any:
-    def scope(instance: Any) -> str | None:
-        found = AuditSession.objects.filter(pk=instance.session_id).values_list(
-            "review_id", "review__service_id"
-        )
-        review_id, service_id = found.first() or (None, None)
+        found = instance.__dict__.get("_record_scope")
+        if found is None:
+            parent = model.objects.filter(pk=getattr(instance, attname))
+            found = parent.values_list("review_id", "review__service_id").first() or (None, None)
+            instance.__dict__["_record_scope"] = found
+        review_id, service_id = found
         return _review(review_id) if part == 0 else _service(service_id)
 
     return scope
@@ -83,9 +75,15 @@ def register_all() -> None:
     )
     register(SignOff, root=_review_service, branch=lambda s: _review(s.review_id))
     for model in (Evidence, Comment, Waiver):
-        register(model, root=_of_answer(1), branch=_of_answer(0))
+        register(
+            model, root=_through(Answer, "answer_id", 1), branch=_through(Answer, "answer_id", 0)
+        )
     register(AuditSession, root=_review_service, branch=lambda s: _review(s.review_id))
-    register(AuditDecision, root=_of_session(1), branch=_of_session(0))
+    register(
+        AuditDecision,
+        root=_through(AuditSession, "session_id", 1),
+        branch=_through(AuditSession, "session_id", 0),
+    )
     register(
         JournalNote, root=lambda n: _service(n.service_id), branch=lambda n: _review(n.review_id)
     )
