@@ -34,6 +34,7 @@ COPY . .
 RUN PREFLIGHT_ENV=production \
     SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     ALLOWED_HOSTS=build \
+    SITE_URL=https://build.invalid \
     PREFLIGHT_DATA_DIR=/tmp/build-data \
     python manage.py collectstatic --noinput \
     && rm -rf /tmp/build-data

@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-history clean
+.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-pages bench-history clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -119,6 +119,17 @@ bench-dashboard: install
 	$(RUN) python scripts/ensure_database.py $(DASHBOARD_DATABASE_URL) --fresh
 	DATABASE_URL=$(DASHBOARD_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
 	DATABASE_URL=$(DASHBOARD_DATABASE_URL) REDIS_URL=$(DASHBOARD_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_dashboard
+
+# The pages people live in: the reviewer queue and My services at 50 and at 5,000
+# services, the review page at Preflight's own 57 items and at 1,000, and the 57-item
+# page's throughput under gunicorn against /healthz; on a scratch database made afresh.
+PAGES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight_bench_pages
+PAGES_REDIS_URL ?= redis://127.0.0.1:6379/11
+bench-pages: install
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(RUN) python scripts/ensure_database.py $(PAGES_DATABASE_URL) --fresh
+	DATABASE_URL=$(PAGES_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
+	DATABASE_URL=$(PAGES_DATABASE_URL) REDIS_URL=$(PAGES_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_pages
 
 # The shared record at 2,000 and at 2,000,000 lines (the feed's first page, a page 100,000
 # lines deep, one person's page, a busy service's timeline), on a scratch database made

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -66,6 +67,42 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when PREFLIGHT_ENV=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+
+def _site_url() -> str:
+    """Where people open Preflight: emails link to it, and a worker has no request to ask."""
+    raw = env_str("SITE_URL").strip()
+    if not raw:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                "SITE_URL must be set when PREFLIGHT_ENV=production: the https:// address "
+                "people open Preflight at, e.g. https://preflight.example.gov"
+            )
+        return "http://127.0.0.1:8000"
+    try:
+        parts = urlsplit(raw)
+        valid_port = parts.port is None or parts.port > 0
+    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number
+        valid_port, parts = False, urlsplit("")
+    # Scheme and host only: links join it with reverse(), which already carries any prefix.
+    if (
+        not valid_port
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+    ):
+        raise ImproperlyConfigured(
+            f"SITE_URL={raw!r} is not a scheme and host such as https://preflight.example.gov"
+        )
+    if PRODUCTION and parts.scheme != "https":
+        raise ImproperlyConfigured("SITE_URL must be an https:// address in production")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+SITE_URL = _site_url()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.text import slugify
 
 from checklists.models import ChecklistVersion, VersionStatus
 from portal.accounts.models import Team
@@ -22,6 +25,28 @@ def _https_urls(db_field: Any, **kwargs: Any) -> Any:
 
 
 class ServiceForm(ModelForm[Service]):
+    # The groups the form shows its fields in; every field is in exactly one (a test says
+    # so). The service page lists LINKS and INTEGRATIONS too.
+    BASICS = ("name", "slug", "team", "description", "hosting", "impact_level", "environments")
+    LINKS = ("repository_url", "runbook_url", "dashboard_url", "status_page_url")
+    INTEGRATIONS = (
+        "health_check_url",
+        "public_url",
+        "cloud_account_id",
+        "cloud_region",
+        "cloud_role_arn",
+        "project_tag",
+        "prometheus_url",
+        "alertmanager_url",
+        "pagerduty_service_id",
+        "cloud_foundry_space",
+    )
+    FIELDSETS = (("Basics", BASICS), ("Links", LINKS), ("Integrations", INTEGRATIONS))
+    FIELDSET_HINTS = {
+        "Integrations": "Settings the automated checks read; leave blank what does not apply.",
+    }
+    SLUG_MAX_LENGTH = 80
+
     class Meta:
         model = Service
         formfield_callback = _https_urls
@@ -30,13 +55,31 @@ class ServiceForm(ModelForm[Service]):
 
     def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.instance.pk:
-            self.fields["slug"].validators += [_lower_case_slug, _not_reserved]
+        slug_field = self.fields["slug"]
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)
         team_field.queryset = Team.objects.filter(pk__in=[team.pk for team in teams])
         if self.instance.pk:
-            self.fields["slug"].disabled = True  # addresses stay stable
+            slug_field.disabled = True  # addresses stay stable
+            return
+        slug_field.validators += [_lower_case_slug, _not_reserved]
+        # Left blank, the address is made from the name (static/js/service_form.js fills it
+        # in as the name is typed; this is the same rule without JavaScript).
+        slug_field.required = False
+        slug_field.help_text = (
+            "Used in addresses: lower-case letters, digits and dashes. "
+            "Left blank, it is made from the name."
+        )
+        slug_field.widget.attrs["data-slug-from"] = self["name"].id_for_label
+        if len(teams) == 1:
+            team_field.initial = teams[0].pk
+
+    def fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """The form's fields in FIELDSETS' groups, as (legend, hint, bound fields)."""
+        return [
+            (legend, self.FIELDSET_HINTS.get(legend, ""), [self[name] for name in names])
+            for legend, names in self.FIELDSETS
+        ]
 
     def clean_repository_url(self) -> str:
         """An address typed without a protocol is taken as https, as other URLs are."""
@@ -45,6 +88,48 @@ class ServiceForm(ModelForm[Service]):
             value = f"https://{value}"
             repository_address(value)
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if self.instance.pk or "slug" in self.errors or not cleaned.get("name"):
+            return cleaned
+        from_name = self.slug_from_name(cleaned["name"])
+        slug = cleaned.get("slug") or ""
+        # A slug the user chose stands (and is refused if taken); one that is blank or just
+        # what the name gives (the browser fills that in) becomes the first free address.
+        if slug and slug != from_name:
+            return cleaned
+        if not from_name:
+            self.add_error(
+                "slug",
+                "An address cannot be made from this name: give one, using lower-case "
+                "letters, digits and dashes.",
+            )
+            return cleaned
+        cleaned["slug"] = self._first_free_slug(from_name)
+        return cleaned
+
+    @classmethod
+    def slug_from_name(cls, name: str) -> str:
+        """The address a name gives: Django's slugify, with dashes for underscores."""
+        slug = re.sub(r"[-_]+", "-", slugify(name)).strip("-")
+        return slug[: cls.SLUG_MAX_LENGTH].rstrip("-")
+
+    @classmethod
+    def _first_free_slug(cls, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``… (shortened to fit): the first one no service
+        has and that is not reserved. One query."""
+        # Every candidate starts with the base's first 60 characters (a suffix is at most
+        # 20 characters here: "-" and a count of services).
+        taken = set(
+            Service.objects.filter(slug__startswith=base[:60]).values_list("slug", flat=True)
+        )
+        for n in itertools.count(1):
+            suffix = f"-{n}" if n > 1 else ""
+            candidate = base[: cls.SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+            if candidate not in taken and candidate not in RESERVED_SLUGS:
+                return candidate
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ReviewStartForm(ModelForm[Review]):
@@ -121,6 +206,12 @@ class AnswerForm(RevisionedForm):
             notes=data["notes"],
             owner=self.owners.get(data["owner"]) if data["owner"] else None,
         )
+
+
+class MarkMetForm(RevisionedForm):
+    """ "Checks pass: mark as met": the revision of the answer the button was shown for."""
+
+    revision = forms.IntegerField(min_value=1, max_value=MAX_POSITIVE_INT, widget=forms.HiddenInput)
 
 
 class EvidenceForm(Form):

@@ -6,16 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Prefetch, prefetch_related_objects
-from django.utils import timezone
 
-from portal.accounts.roles import role_label
 from reviews.models import (
     Answer,
     AnswerStatus,
     Comment,
     Evidence,
     Review,
-    ReviewState,
     Service,
     Waiver,
 )
@@ -81,40 +78,3 @@ def answers_with_context(review: Review, show: str) -> list[SectionAnswers]:
         Prefetch("waivers", queryset=Waiver.objects.select_related("requested_by", "decided_by")),
     )
     return sections
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    review: Review
-    waiting_roles: list[str]
-
-    @property
-    def waiting_role_labels(self) -> list[str]:
-        return [role_label(role) for role in self.waiting_roles]
-
-    @property
-    def age_days(self) -> int:
-        started = self.review.submitted_at or self.review.created_at
-        return (timezone.now() - started).days
-
-
-def review_queue(user: Any) -> list[QueueRow]:
-    """Submitted reviews waiting on one of ``user``'s roles, oldest first (two queries)."""
-    held = {role.value for role in user.roles}
-    reviews = (
-        Review.objects.filter(state=ReviewState.SUBMITTED)
-        .select_related("service__team", "checklist_version__checklist")
-        .prefetch_related("signoffs")
-        .order_by("submitted_at", "id")
-    )
-    rows = []
-    for review in reviews:
-        approved = {s.role for s in review.signoffs.all() if s.is_current and s.approves}
-        waiting = [
-            role
-            for role in review.checklist_version.required_signoff_roles
-            if role in held and role not in approved
-        ]
-        if waiting:
-            rows.append(QueueRow(review=review, waiting_roles=waiting))
-    return rows

@@ -31,6 +31,19 @@ def signoff_refusal(review: Review, user: User) -> str:
     return ""
 
 
+def signoff_blocker(review: Review) -> str:
+    """What the review must settle before anyone signs it off ("" when nothing): the
+    exceptions still waiting for a decision."""
+    pending = review.pending_exceptions
+    if not pending:
+        return ""
+    them = "it" if pending == 1 else "them"
+    return (
+        f"{pending} exception{'s are' if pending != 1 else ' is'} waiting for a decision: "
+        f"approve or refuse {them} before signing off."
+    )
+
+
 def signoff_record(
     *, review: Review, by: User, role: str, decision: str, comment: str = ""
 ) -> SignOff:
@@ -56,6 +69,8 @@ def signoff_record(
                 "You changed this review's answers or evidence, so you cannot sign it off."
             )
         ensure_allowed(locked, "signoff")
+        if blocker := signoff_blocker(locked):
+            raise ValidationError(blocker)
         signoff = SignOff(
             review=locked,
             role=role,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reviews import views
+from reviews import queue, views
 from reviews.audits import views as audit_views
 from reviews.checks import views as check_views
 from reviews.portfolio import views as portfolio_views
@@ -14,7 +14,11 @@ urlpatterns = [
     path("services/<slug:slug>/edit/", views.service_edit, name="service_edit"),
     path("services/<slug:slug>/reviews/new/", views.review_start, name="review_start"),
     path("reviews/<id:pk>/", views.review_detail, name="review"),
+    path("reviews/<id:pk>/items/<id:answer_pk>/", views.item_detail, name="item"),
     path("reviews/<id:pk>/answers/<id:answer_pk>/", views.answer_save, name="answer"),
+    path(
+        "reviews/<id:pk>/answers/<id:answer_pk>/mark-met/", views.mark_met, name="answer_mark_met"
+    ),
     path(
         "reviews/<id:pk>/answers/<id:answer_pk>/evidence/",
         views.evidence_add,
@@ -41,6 +45,11 @@ urlpatterns = [
     path("reviews/<id:pk>/as-of/", record_views.review_as_of, name="review_as_of"),
     path("reviews/<id:pk>/audit-pack.zip", record_views.audit_pack, name="audit_pack"),
     path(
+        "reviews/<id:pk>/changes-since-sign-off/",
+        record_views.review_changes_since_signoff,
+        name="review_changes_since_signoff",
+    ),
+    path(
         "reviews/<id:pk>/launch-audits/new/",
         audit_views.session_create,
         name="audit_session_create",
@@ -50,7 +59,7 @@ urlpatterns = [
     path("services/<slug:slug>/journal/", audit_views.journal, name="journal"),
     path("journal/<id:pk>/edit/", audit_views.journal_note_edit, name="journal_note_edit"),
     path("reviews/<id:pk>/<str:action>/", views.review_action, name="review_action"),
-    path("queue/", views.queue, name="queue"),
+    path("queue/", queue.queue, name="queue"),
     path("checks/", check_views.catalogue, name="check_catalogue"),
     path("checks/runs/", check_views.runs, name="check_runs"),
     path("checks/runs/<id:pk>/", check_views.run_detail, name="check_run"),

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from allauth.account.decorators import reauthentication_required
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
@@ -24,7 +28,7 @@ from portal.permissions import (
     require_object,
 )
 from reviews import evidence as evidence_services
-from reviews import selectors, services, signoffs, waivers
+from reviews import proposals, selectors, services, signoffs, waivers, workspace
 from reviews.audits import selectors as audit_selectors
 from reviews.checks import selectors as check_selectors
 from reviews.checks.collectors import egress
@@ -32,6 +36,7 @@ from reviews.forms import (
     AnswerForm,
     CommentForm,
     EvidenceForm,
+    MarkMetForm,
     ReviewStartForm,
     ServiceForm,
     SignOffForm,
@@ -39,7 +44,16 @@ from reviews.forms import (
     WaiverRequestForm,
     WithdrawEvidenceForm,
 )
-from reviews.models import Answer, CheckStanding, Evidence, Review, Service, Waiver
+from reviews.models import (
+    Answer,
+    Comment,
+    Evidence,
+    Review,
+    ReviewState,
+    ReviewVisit,
+    Service,
+    Waiver,
+)
 from reviews.portfolio import selectors as portfolio_selectors
 from reviews.portfolio.charts import readiness_chart
 from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions, allows
@@ -65,6 +79,9 @@ def service_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             service = services.service_create(by=_user(request), **form.cleaned_data)
             messages.success(request, f"Created {service.name}.")
+            typed = (form["slug"].data or "").strip()
+            if typed and typed != service.slug:
+                messages.info(request, f"“{typed}” was taken: its address is “{service.slug}”.")
             _warn_about_refused_urls(request, form)
             return redirect(service.get_absolute_url())
         return render(request, "reviews/service_form.html", {"form": form}, status=400)
@@ -105,6 +122,7 @@ def _service_page(
             "can_manage_tokens": can(user, "reviews.manage_tokens", service),
             "can_revoke_tokens": can_revoke_tokens,
             "start_form": start_form,
+            **_service_settings(service),
             "standings": check_selectors.standings_for_page(service),
             "trend": trend,
             "chart": readiness_chart(
@@ -115,6 +133,24 @@ def _service_page(
         },
         status=status,
     )
+
+
+def _service_settings(service: Service) -> dict[str, list[Any]]:
+    """The service's links and integration settings: ``settings_shown`` as (label, value,
+    link) for each one set, and ``not_set_up``, the labels of the rest (one line on the
+    page rather than a row of dashes each)."""
+    shown: list[tuple[str, str, str]] = []
+    not_set_up: list[str] = []
+    for name in (*ServiceForm.LINKS, *ServiceForm.INTEGRATIONS):
+        label = str(ServiceForm.base_fields[name].label)
+        value: str = getattr(service, name)
+        if not value:
+            not_set_up.append(label)
+        elif name == "repository_url":
+            shown.append((label, value, service.repository_link))
+        else:
+            shown.append((label, value, value if name in ServiceForm.LINKS else ""))
+    return {"settings_shown": shown, "not_set_up": not_set_up}
 
 
 @login_required
@@ -167,52 +203,81 @@ def _review(request: HttpRequest, pk: int, perm: str) -> Review:
 
 @login_required
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The workspace: a compact overview of the items; editors open per item."""
     review = _review(request, pk, "reviews.view_review")
-    show = request.GET.get("show", "all")
-    if show not in selectors.FILTERS:
-        show = "all"
     user = _user(request)
-    can_change = can(user, "reviews.change_review", review)
-    abilities = _abilities(user, review)
-    can_edit = abilities["can_edit"]
-    owners = selectors.owner_choices(review.service) if can_edit else {}
-    service_checks = check_selectors.standings(review.service)
-    sections = selectors.answers_with_context(review, show)
-    rows = [
-        (
-            section.title,
-            [
-                _row(answer, owners, can_edit, review, checks=service_checks)
-                for answer in section.answers
-            ],
-        )
-        for section in sections
-    ]
-    signoff_history = list(review.signoffs.select_related("reviewer"))
+    reviewer = bool(signoffs.signable_roles(review, user))
+    filters = workspace.filters_for(reviewer=reviewer)
+    show = request.GET.get("show", "all")
+    if show not in filters:
+        show = "all"
+    visit = ReviewVisit.record(review, user)
+    overview = workspace.overview(
+        review, user, show, request.GET.get("page"), last_visit=visit.previous_seen_at
+    )
     return render(
         request,
         "reviews/review.html",
         {
             "review": review,
-            "rows": rows,
-            "show": show,
-            "filters": selectors.FILTERS,
-            **abilities,
-            "signoffs": signoff_history,
+            "overview": overview,
+            "filters": filters,
+            "show_label": filters[show],
+            **_review_context(user, review),
             **audit_selectors.review_page_context(user, review),
-            "can_sign": allows(review, "signoff")
-            and bool(signoffs.signable_roles(review, user))
-            and can(user, "reviews.sign_review", review),
-            "today": timezone.localdate(),
+            "can_change": can(user, "reviews.change_review", review),
             "actions": [
                 (action, ACTION_LABELS[action])
                 for action in allowed_actions(review)
                 if action in ("submit", "withdraw")
             ]
-            if can_change
+            if can(user, "reviews.change_review", review)
             else [],
         },
     )
+
+
+def _review_context(user: User, review: Review) -> dict[str, object]:
+    """What the summary bar and every editor of ``review`` need (one query: sign-offs)."""
+    signoff_list = list(review.signoffs.select_related("reviewer"))
+    for signoff in signoff_list:
+        signoff.review = review  # is_current compares digests without a query each
+    stale = sum(1 for s in signoff_list if s.approves and not s.is_current)
+    current = sum(1 for s in signoff_list if s.approves and s.is_current)
+    blocker = signoffs.signoff_blocker(review)
+    return {
+        **_abilities(user, review),
+        "signoffs": signoff_list,
+        "stale_signoffs": stale,
+        "current_approvals": current,
+        "required_signoffs": len(review.checklist_version.required_signoff_roles),
+        "sign_blocker": blocker,
+        "offer_signoff": allows(review, "signoff")
+        and bool(signoffs.signable_roles(review, user))
+        and can(user, "reviews.sign_review", review),
+        "reopen_warning": _reopen_warning(review, current),
+        "today": timezone.localdate(),
+    }
+
+
+def _reopen_warning(review: Review, current_approvals: int) -> str:
+    """On an approved review, what the first change does, in words ("" otherwise)."""
+    if review.state != ReviewState.APPROVED:
+        return ""
+    stale = (
+        f"makes {current_approvals} sign-off{'s' if current_approvals != 1 else ''} stale"
+        if current_approvals
+        else "it must be signed off again"
+    )
+    return f"This reopens the review and {stale}."
+
+
+def _reopen_refused(request: HttpRequest, review: Review) -> bool:
+    """A change to an approved review needs the person's say-so (the "reopen" box)."""
+    return review.state == ReviewState.APPROVED and request.POST.get("reopen") != "yes"
+
+
+REOPEN_REFUSAL = "Nothing was saved: tick “Reopen the review” to change an approved review."
 
 
 def _abilities(user: User, review: Review) -> dict[str, bool]:
@@ -229,50 +294,98 @@ def _abilities(user: User, review: Review) -> dict[str, bool]:
     }
 
 
-def _row(
-    answer: Answer,
-    owners: dict[str, object],
-    can_edit: bool,
+def _answer_form(answer: Answer, owners: dict[str, object]) -> AnswerForm:
+    return AnswerForm(
+        owners=owners,
+        initial={
+            "status": answer.status,
+            "justification": answer.justification,
+            "notes": answer.notes,
+            "owner": str(answer.owner_id or ""),
+            "revision": answer.revision,
+        },
+        prefix=f"a{answer.pk}",
+    )
+
+
+def _editor_answer(review: Review, answer_pk: int) -> Answer:
+    """One answer with everything its editor shows (four queries)."""
+    answer = get_object_or_404(
+        Answer.objects.select_related("item__section", "owner", "updated_by"),
+        pk=answer_pk,
+        review=review,
+    )
+    answer.review = review
+    prefetch_related_objects(
+        [answer],
+        Prefetch(
+            "evidence",
+            queryset=Evidence.objects.select_related("created_by", "withdrawn_by").order_by(
+                "created_at", "id"
+            ),
+        ),
+        Prefetch("comments", queryset=Comment.objects.select_related("author")),
+        Prefetch("waivers", queryset=Waiver.objects.select_related("requested_by", "decided_by")),
+    )
+    return answer
+
+
+def _editor(
+    request: HttpRequest,
     review: Review,
-    form: AnswerForm | None = None,
-    checks: dict[str, CheckStanding] | None = None,
-) -> dict[str, object]:
-    if can_edit and form is None:
-        form = AnswerForm(
-            owners=owners,
-            initial={
-                "status": answer.status,
-                "justification": answer.justification,
-                "notes": answer.notes,
-                "owner": str(answer.owner_id or ""),
-                "revision": answer.revision,
-            },
-            prefix=f"a{answer.pk}",
-        )
-    automated = check_selectors.item_checks(answer.item.checks, checks or {})
-    return {
-        "answer": answer,
-        "form": form,
+    answer: Answer,
+    *,
+    status: int = 200,
+    **extra: object,
+) -> HttpResponse:
+    """The item's editor: a fragment for htmx (with the row and the summary out of band),
+    or the item's own page."""
+    user = _user(request)
+    context = _review_context(user, review)
+    if context["can_edit"] and "form" not in extra:
+        extra["form"] = _answer_form(answer, selectors.owner_choices(review.service))
+    row = workspace.row_for(answer)
+    context |= {
         "review": review,
-        "automated": automated,
-        "contradiction": check_selectors.contradicted(answer, automated),
+        "answer": answer,
+        "row": row,
+        "automated": row.checks,
+        **extra,
     }
+    if request.htmx:  # type: ignore[attr-defined]
+        response = render(request, "reviews/_editor_response.html", context, status=status)
+    else:
+        response = render(request, "reviews/item.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_safe
+def item_detail(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
+    """One item's editor: in place in the overview (htmx), or as its own page."""
+    review = _review(request, pk, "reviews.view_review")
+    return _editor(request, review, _editor_answer(review, answer_pk))
 
 
 @login_required
 @require_POST
 def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
-    """Save one answer; htmx swaps the returned row in place (422 invalid, 409 conflict)."""
+    """Save one answer. With htmx a success swaps nothing but the row, the summary and the
+    form's revision (what the person is typing elsewhere stays); 422 invalid, 409 conflict
+    or a needed confirmation, each re-rendering the form with what was typed."""
     review = _review(request, pk, "reviews.change_review")
     answer = get_object_or_404(
         Answer.objects.select_related("item__section", "owner"), pk=answer_pk, review=review
     )
     owners = selectors.owner_choices(review.service)
-    form: AnswerForm | None = AnswerForm(request.POST, owners=owners, prefix=f"a{answer.pk}")
-    assert form is not None
-    status, conflict, notice = 200, None, ""
+    form = AnswerForm(request.POST, owners=owners, prefix=f"a{answer.pk}")
+    status, conflict = 200, None
     if not form.is_valid():
         status = 422
+    elif _reopen_refused(request, review):
+        form.add_error(None, REOPEN_REFUSAL)
+        status = 409
     else:
         try:
             answer = services.answer_update(
@@ -282,8 +395,7 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
                 by=_user(request),
             )
         except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                form.add_error(name if name in form.fields else None, errors)
+            _add_errors(form, exc)
             status = 422
         except services.AnswerConflict as exc:
             # Keep what this person typed; show what the other person saved; the next
@@ -293,42 +405,97 @@ def answer_save(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
             data[f"a{answer.pk}-revision"] = str(conflict.revision)
             form = AnswerForm(data, owners=owners, prefix=f"a{answer.pk}")
             form.is_valid()
-            answer = conflict
             status = 409
         except IllegalTransition as exc:
             form.add_error(None, str(exc))
             status = 409
-        else:
-            form = None
-            notice = "Saved."
     if not request.htmx:  # type: ignore[attr-defined]
         if status == 200:
             messages.success(request, "Answer saved.")
             return redirect(f"{review.get_absolute_url()}#answer-{answer.pk}")
         messages.error(request, "The answer was not saved: see the item below.")
     review.refresh_from_db()
-    context = _row(
-        answer, owners, True, review, form, checks=check_selectors.standings(review.service)
-    )
-    context |= {
-        "conflict": conflict,
-        "notice": notice,
-        "swap_summary": True,
-        **_abilities(_user(request), review),
-        "today": timezone.localdate(),
-    }
+    answer = _editor_answer(review, answer.pk)
+    if status == 200 and request.htmx:  # type: ignore[attr-defined]
+        context = _review_context(_user(request), review) | {
+            "review": review,
+            "answer": answer,
+            "row": workspace.row_for(answer),
+            "form": _answer_form(answer, owners),
+        }
+        response = render(request, "reviews/_saved.html", context)
+        response["HX-Reswap"] = "none"
+        return response
+    return _editor(request, review, answer, status=status, form=form, conflict=conflict)
+
+
+@login_required
+@require_POST
+def mark_met(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
+    """ "Checks pass: mark as met": one click sets met and links the passing results."""
+    review = _review(request, pk, "reviews.change_review")
+    answer = get_object_or_404(Answer.objects.select_related("item"), pk=answer_pk, review=review)
+    form = MarkMetForm(request.POST)
+    problem = ""
+    if not form.is_valid():
+        problem = "This button is out of date: reload the page and try again."
+    elif _reopen_refused(request, review):
+        problem = REOPEN_REFUSAL
+    else:
+        try:
+            proposals.mark_met_from_checks(
+                answer=answer, by=_user(request), based_on_revision=form.cleaned_data["revision"]
+            )
+        except ValidationError as exc:
+            problem = " ".join(exc.messages)
+        except services.AnswerConflict:
+            problem = "Someone changed this answer since the page loaded: look again, then decide."
+        except IllegalTransition as exc:
+            problem = str(exc)
     if not request.htmx:  # type: ignore[attr-defined]
-        return render(request, "reviews/answer_page.html", context, status=status)
-    return render(request, "reviews/_answer_row.html", context, status=status)
+        if problem:
+            messages.error(request, problem)
+        else:
+            messages.success(request, "Marked as met, with the checks' results as evidence.")
+        return redirect(f"{review.get_absolute_url()}#answer-{answer.pk}")
+    review.refresh_from_db()
+    answer = _editor_answer(review, answer.pk)
+    context = _review_context(_user(request), review) | {
+        "review": review,
+        "answer": answer,
+        "row": workspace.row_for(answer),
+        "row_notice": problem or "Marked as met, with the checks' results as evidence.",
+        "row_problem": bool(problem),
+    }
+    return render(request, "reviews/_row_response.html", context, status=409 if problem else 200)
 
 
 @login_required
 @require_POST
 def review_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Submit or withdraw. Submitting with open must-haves lists them and asks first."""
     review = _review(request, pk, "reviews.change_review")
     if action not in ("submit", "withdraw"):
         messages.error(request, "That is not something you can do to a review here.")
         return redirect(review.get_absolute_url())
+    if action == "submit" and review.item_count and review.not_started_count >= review.item_count:
+        messages.error(
+            request, "Nothing in this review is answered yet: answer its items before submitting."
+        )
+        return redirect(review.get_absolute_url())
+    asks_first = (
+        action == "submit"
+        and "submit" in allowed_actions(review)
+        and review.open_must_haves
+        and review.not_started_count < review.item_count
+        and request.POST.get("confirm") != "yes"
+    )
+    if asks_first:
+        return render(
+            request,
+            "reviews/submit_confirm.html",
+            {"review": review, "open_items": workspace.open_must_haves(review)},
+        )
     try:
         services.review_transition(review=review, action=action, by=_user(request))
     except IllegalTransition as exc:
@@ -349,19 +516,51 @@ def _answer(request: HttpRequest, pk: int, answer_pk: int, perm: str) -> tuple[R
     return review, answer
 
 
-def _back(review: Review, answer: Answer) -> HttpResponse:
-    return redirect(f"{review.get_absolute_url()}#answer-{answer.pk}")
+def _back(request: HttpRequest, review: Review, answer: Answer, notice: str) -> HttpResponse:
+    """After a change to an item: its editor again (htmx), or its page."""
+    if request.htmx:  # type: ignore[attr-defined]
+        review.refresh_from_db()
+        return _editor(request, review, _editor_answer(review, answer.pk), notice=notice)
+    messages.success(request, notice)
+    return redirect(reverse("reviews:item", args=[review.pk, answer.pk]))
 
 
 def _form_error_page(
-    request: HttpRequest, review: Review, answer: Answer, form: forms.Form, title: str
+    request: HttpRequest,
+    review: Review,
+    answer: Answer,
+    form: forms.Form,
+    title: str,
+    part: str = "",
+    part_pk: int | None = None,
 ) -> HttpResponse:
+    """A refused item form: in the editor, with what was typed kept (htmx), or a page."""
+    if request.htmx and part:  # type: ignore[attr-defined]
+        return _editor(
+            request,
+            review,
+            _editor_answer(review, answer.pk),
+            status=422,
+            failed=part,
+            failed_pk=part_pk,
+            failed_title=title,
+            failed_form=form,
+            typed=form.data,
+        )
     return render(
         request,
         "reviews/answer_form_error.html",
         {"review": review, "answer": answer, "form": form, "title": title},
         status=400,
     )
+
+
+def _refuse_unconfirmed_reopen(request: HttpRequest, review: Review, form: forms.Form) -> bool:
+    if _reopen_refused(request, review):
+        form.is_valid()
+        form.add_error(None, REOPEN_REFUSAL)
+        return True
+    return False
 
 
 @login_required
@@ -383,10 +582,9 @@ def evidence_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
             fresh_until=data["fresh_until"],
         )
 
-    if _attempt(form, add):
-        messages.success(request, "Evidence added.")
-        return _back(review, answer)
-    return _form_error_page(request, review, answer, form, "Evidence not added")
+    if not _refuse_unconfirmed_reopen(request, review, form) and _attempt(form, add):
+        return _back(request, review, answer, "Evidence added.")
+    return _form_error_page(request, review, answer, form, "Evidence not added", "evidence")
 
 
 @login_required
@@ -397,16 +595,17 @@ def evidence_withdraw(
     review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
     evidence = get_object_or_404(Evidence, pk=evidence_pk, answer=answer)
     form = WithdrawEvidenceForm(request.POST)
-    withdrawn = _attempt(
+    withdrawn = not _refuse_unconfirmed_reopen(request, review, form) and _attempt(
         form,
         lambda: evidence_services.evidence_withdraw(
             evidence=evidence, by=_user(request), reason=form.cleaned_data["reason"]
         ),
     )
     if withdrawn:
-        messages.success(request, "Evidence withdrawn (it stays in the record).")
-        return _back(review, answer)
-    return _form_error_page(request, review, answer, form, "Evidence not withdrawn")
+        return _back(request, review, answer, "Evidence withdrawn (it stays in the record).")
+    return _form_error_page(
+        request, review, answer, form, "Evidence not withdrawn", "withdraw", evidence.pk
+    )
 
 
 @login_required
@@ -442,9 +641,8 @@ def comment_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
         ),
     )
     if added:
-        messages.success(request, "Comment added.")
-        return _back(review, answer)
-    return _form_error_page(request, review, answer, form, "Comment not added")
+        return _back(request, review, answer, "Comment added.")
+    return _form_error_page(request, review, answer, form, "Comment not added", "comment")
 
 
 @login_required
@@ -452,13 +650,14 @@ def comment_add(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
 def waiver_request(request: HttpRequest, pk: int, answer_pk: int) -> HttpResponse:
     review, answer = _answer(request, pk, answer_pk, "reviews.change_review")
     form = WaiverRequestForm(request.POST)
-    requested = _attempt(
+    requested = not _refuse_unconfirmed_reopen(request, review, form) and _attempt(
         form, lambda: waivers.waiver_request(answer=answer, by=_user(request), **form.cleaned_data)
     )
     if requested:
-        messages.success(request, "Exception requested: a security reviewer or manager decides.")
-        return _back(review, answer)
-    return _form_error_page(request, review, answer, form, "Exception not requested")
+        return _back(
+            request, review, answer, "Exception requested: a security reviewer or manager decides."
+        )
+    return _form_error_page(request, review, answer, form, "Exception not requested", "exception")
 
 
 @login_required
@@ -480,9 +679,10 @@ def waiver_decide(request: HttpRequest, pk: int, answer_pk: int, waiver_pk: int)
         ),
     )
     if decided:
-        messages.success(request, "Decision recorded.")
-        return _back(review, answer)
-    return _form_error_page(request, review, answer, form, "Decision not recorded")
+        return _back(request, review, answer, "Decision recorded.")
+    return _form_error_page(
+        request, review, answer, form, "Decision not recorded", "decide", waiver.pk
+    )
 
 
 def _add_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -528,6 +728,9 @@ def signoff(request: HttpRequest, pk: int) -> HttpResponse:
             "only submitted reviews are signed off.",
         )
         return redirect(review.get_absolute_url())
+    if blocker := signoffs.signoff_blocker(review):
+        messages.error(request, blocker)
+        return redirect(review.get_absolute_url())
     response: HttpResponse = _signoff_form(request, review)  # allauth's decorator is untyped
     return response
 
@@ -545,9 +748,3 @@ def _signoff_form(request: HttpRequest, review: Review) -> HttpResponse:
         return redirect(review.get_absolute_url())
     status = 400 if request.method == "POST" else 200
     return render(request, "reviews/signoff.html", {"review": review, "form": form}, status=status)
-
-
-@permission_required("reviews.view_review_queue")
-def queue(request: HttpRequest) -> HttpResponse:
-    rows = selectors.review_queue(_user(request))
-    return render(request, "reviews/queue.html", {"rows": rows})

@@ -22,6 +22,7 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Locator,
     Page,
     Response,
     expect,
@@ -280,26 +281,41 @@ def sign_out(page: Page) -> None:
         page.get_by_role("button", name="Sign out").click()
 
 
-def answer_item(page: Page, item_text: str, status: str, justification: str = "") -> None:
-    """Change an answer in place (htmx) and wait for the row to say it saved."""
-    row = page.locator(
-        "article", has=page.get_by_role("heading", name=re.compile(re.escape(item_text)))
+def open_item(page: Page, item_text: str) -> Locator:
+    """Open an item's editor in place (htmx) from the overview; returns the item."""
+    item = page.locator(
+        "li.preflight-item", has=page.get_by_role("link", name=item_text, exact=True)
     )
+    if item.locator(".preflight-editor").count() == 0:
+        item.get_by_role("link", name=item_text, exact=True).click()
+    expect(item.locator(".preflight-editor")).to_be_visible()
+    return item
+
+
+def item_pk(item: Locator) -> str:
+    return (item.get_attribute("id") or "").removeprefix("answer-")
+
+
+def answer_item(
+    page: Page, item_text: str, status: str, justification: str = "", reopen: bool = False
+) -> Locator:
+    """Change an answer in its editor and wait for it to say it saved."""
+    item = open_item(page, item_text)
     if justification:
-        row.get_by_label("Justification").fill(justification)
-    row.get_by_label("Status").select_option(label=status)
-    expect(row.get_by_role("status")).to_have_text("Saved.")
+        item.get_by_label("Justification").fill(justification)
+    if reopen:
+        item.locator("#reopen-box-" + item_pk(item) + " label").click()
+    item.locator("select[name$=-status]").select_option(label=status)
+    expect(item.locator("[id^=saved-]")).to_have_text("Saved.")
+    return item
 
 
 def add_link_evidence(page: Page, item_text: str, url: str) -> None:
-    row = page.locator(
-        "article", has=page.get_by_role("heading", name=re.compile(re.escape(item_text)))
-    )
-    row.locator("summary").click()
-    row.get_by_label("Link address").fill(url)
-    with page.expect_navigation():
-        row.get_by_role("button", name="Add evidence").click()
-    expect(page.get_by_text("Evidence added.")).to_be_visible()
+    item = open_item(page, item_text)
+    item.locator("summary", has_text="Add evidence").click()
+    item.get_by_label("Link address").fill(url)
+    item.get_by_role("button", name="Add evidence").click()
+    expect(item.get_by_text("Evidence added.")).to_be_visible()
 
 
 def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
@@ -328,19 +344,21 @@ def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
     answer_item(page, "Backups are taken and restored", "Met")
     answer_item(page, "Someone is alerted when it is down", "Met")
     answer_item(page, "A status page exists", "Not met")
-    expect(page.locator("#review-summary")).to_contain_text("Must-haves done: 2 of 2")
+    # The summary bar follows each save without a reload.
+    expect(page.locator("#review-summary")).to_contain_text("0 open must-haves")
+    expect(page.locator("#review-summary")).to_contain_text("Readiness 66%")
     add_link_evidence(page, "Backups are taken and restored", "https://example.com/restore-test")
     add_link_evidence(page, "Someone is alerted when it is down", "https://example.com/pager")
 
     # One exception, for the unmet item.
-    row = page.locator("article", has=page.get_by_role("heading", name="A status page exists"))
-    row.locator("summary").click()
-    row.get_by_label("Rationale").fill("Internal launch first")
-    row.get_by_label("Compensating controls").fill("Announcements go to the team channel")
-    row.get_by_label("Expires on").fill((date.today() + timedelta(days=30)).isoformat())
-    with page.expect_navigation():
-        row.get_by_role("button", name="Request exception").click()
-    expect(page.get_by_text("Exception requested")).to_be_visible()
+    item = open_item(page, "A status page exists")
+    item.locator("summary", has_text="Request an exception").click()
+    item.get_by_label("Rationale").fill("Internal launch first")
+    item.get_by_label("Compensating controls").fill("Announcements go to the team channel")
+    item.get_by_label("Expires on").fill((date.today() + timedelta(days=30)).isoformat())
+    item.get_by_role("button", name="Request exception").click()
+    expect(item.get_by_text("Exception requested")).to_be_visible()
+    expect(item.locator(".preflight-row__exception")).to_have_text("Exception: pending")
 
     with page.expect_navigation():
         page.get_by_role("button", name="Submit for sign-off").click()
@@ -349,11 +367,19 @@ def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
     assert review.state == ReviewState.SUBMITTED
     sign_out(page)
 
-    # The security reviewer finds it in the queue and signs off.
+    # The security reviewer finds it in the queue, waiting on an exception: sign-off
+    # waits for the decision.
     sign_in(page, "security@example.com", DEMO_PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
     with page.expect_navigation():
         page.get_by_role("link", name="Benefits portal").click()
+    expect(page.locator("#review-summary")).to_contain_text("1 pending exception")
+    expect(page.get_by_role("button", name="Sign off")).to_be_disabled()
+    expect(page.locator("#sign-blocker")).to_contain_text("waiting for a decision")
+    item = open_item(page, "A status page exists")
+    item.get_by_role("button", name="Approve exception").click()
+    expect(item.get_by_text("Decision recorded.")).to_be_visible()
+    page.reload()
     with page.expect_navigation():
         page.get_by_role("link", name="Sign off").click()
     # Signing asks for the password again (allauth's re-authentication).
@@ -366,15 +392,17 @@ def test_a_review_is_answered_submitted_signed_off_and_goes_stale_on_edit(
     with page.expect_navigation():
         page.get_by_role("button", name="Record sign-off").click()
     expect(page.get_by_text("Sign-off recorded.")).to_be_visible()
-    expect(page.locator(".usa-tag").first).to_have_text("Approved")
+    expect(page.locator("#review-summary .preflight-state")).to_have_text("Approved")
     sign_out(page)
 
-    # An edit by the team reopens the review; the sign-off is stale and counts no more.
+    # An edit by the team asks first, then reopens the review; the page says so at once.
     sign_in(page, "lead@example.com", DEMO_PASSWORD)
     page.goto(live_server.url + review.get_absolute_url())
-    answer_item(page, "A status page exists", "Partially met")
+    expect(page.get_by_text("This reopens the review and makes 1 sign-off stale")).to_be_visible()
+    answer_item(page, "A status page exists", "Partially met", reopen=True)
+    expect(page.locator("#review-summary .preflight-state")).to_have_text("Draft")
+    expect(page.locator("#review-summary")).to_contain_text("(1 stale)")
     page.reload()
-    expect(page.locator(".usa-tag").first).to_have_text("Draft")
     expect(page.get_by_text("Stale: the review changed since")).to_be_visible()
     review.refresh_from_db()
     assert review.state == ReviewState.DRAFT
@@ -406,17 +434,169 @@ def test_typing_a_note_then_pressing_save_is_one_save_and_no_error(
     open_sign_in(page, live_server.url)
     sign_in(page, "lead@example.com", DEMO_PASSWORD)
     page.goto(live_server.url + review.get_absolute_url())
-    row = page.locator(
-        "article", has=page.get_by_role("heading", name=re.compile("A status page exists"))
-    )
-    row.get_by_label("Notes").fill("Status page goes up after launch")
-    row.get_by_role("button", name="Save").click()
-    expect(row.get_by_role("status")).to_have_text("Saved.")
+    item = open_item(page, "A status page exists")
+    item.get_by_label("Notes").fill("Status page goes up after launch")
+    item.get_by_role("button", name="Save").click()
+    expect(item.locator("[id^=saved-]")).to_have_text("Saved.")
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("while you were editing it")).to_have_count(0)
     stored = Answer.objects.get(review=review, item__text="A status page exists")
     assert (stored.notes, stored.revision) == ("Status page goes up after launch", 2)
     assert problems.console_errors == [] and problems.failed_responses == []
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2 A/AA violations on the page as it is now, in words."""
+    # Evaluated by the browser's debugger, so the page's own CSP (no inline scripts) holds.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']}))
+            .violations.map((v) => `${v.id}: ${v.help}: ${v.nodes.map((n) => n.html).join(' ')}`)"""
+    )
+    return list(found)
+
+
+def _workspace(lead_email: str = "lead@example.com") -> Any:
+    """The flow checklist's review, one item bound to a check that passes now."""
+    from django.utils import timezone
+
+    from checklists.models import Item
+    from checklists.parsers import parse_file
+    from checklists.services import checklist_import
+    from portal.accounts.models import Team, User
+    from reviews.models import CheckResult, CheckRun, CheckRunTrigger, CheckStanding, Service
+    from reviews.services import review_start
+
+    bound = FLOW_CHECKLIST.replace(
+        b"---\n##",
+        b"checks:\n  someone-is-alerted-when-it-is-down: [http.health]\n---\n##",
+        1,
+    )
+    version = checklist_import(parsed=parse_file("x.md", bound).checklist, by=None, publish=True)
+    version = version.version
+    assert Item.objects.get(version=version, text__startswith="Someone").checks
+    service = Service.objects.create(
+        name="Benefits portal", slug="benefits-portal", team=Team.objects.get(slug="benefits")
+    )
+    now = timezone.now()
+    run = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL, finished_at=now)
+    result = CheckResult.objects.create(
+        run=run,
+        service=service,
+        check_key="http.health",
+        binding="http.health",
+        result="pass",
+        explanation="The health check answered 200.",
+        checked_at=now,
+        fresh_until=now + timedelta(days=1),
+    )
+    CheckStanding.objects.create(
+        service=service,
+        check_key="http.health",
+        binding="http.health",
+        latest=result,
+        standing=result,
+        standing_result="pass",
+    )
+    return review_start(
+        service=service, checklist_version=version, by=User.objects.get(email=lead_email)
+    )
+
+
+def test_the_workspace_overview_opens_items_in_place_by_mouse_keyboard_and_link(
+    demo_cast, page: Page, live_server
+) -> None:
+    from reviews.models import Answer, AnswerStatus, Evidence
+
+    review = _workspace()
+    problems = PageProblems()
+    problems.watch(page)
+    open_sign_in(page, live_server.url)
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + review.get_absolute_url())
+
+    # The overview: compact rows, no editor until one is opened.
+    expect(page.locator("li.preflight-item")).to_have_count(3)
+    expect(page.locator(".preflight-editor")).to_have_count(0)
+    expect(page.locator("#review-summary")).to_contain_text("2 open must-haves")
+    assert axe_violations(page) == []
+
+    # Clicking an item opens its editor in place, with its guidance open beside it.
+    item = open_item(page, "A status page exists")
+    expect(item.get_by_role("heading", name="Guidance")).to_be_visible()
+    expect(item.locator("select[name$=-status]")).to_be_visible()
+    assert axe_violations(page) == []
+    item.get_by_role("link", name="A status page exists", exact=True).click()
+    expect(item.locator(".preflight-editor")).to_have_count(0)
+
+    # The keyboard: j moves to the first item, e opens it, 2 answers "met", ? lists keys.
+    page.locator("h1").click()
+    page.keyboard.press("j")
+    first = page.locator("li.preflight-item").first
+    expect(first.locator(".preflight-row__open")).to_be_focused()
+    page.keyboard.press("j")
+    second = page.locator("li.preflight-item").nth(1)
+    expect(second.locator(".preflight-row__open")).to_be_focused()
+    page.keyboard.press("k")
+    expect(first.locator(".preflight-row__open")).to_be_focused()
+    page.keyboard.press("e")
+    expect(first.locator(".preflight-editor")).to_be_visible()
+    expect(first.locator(".preflight-row__open")).to_have_attribute("aria-expanded", "true")
+    first.locator(".preflight-row__open").focus()
+    page.keyboard.press("2")
+    expect(first.locator("[id^=saved-]")).to_have_text("Saved.")
+    expect(first.locator(".preflight-answer-status")).to_have_text("Met")
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+
+    # "Checks pass: mark as met": one click sets met and links the check's result.
+    alerted = page.locator(
+        "li.preflight-item",
+        has=page.get_by_role("link", name="Someone is alerted when it is down", exact=True),
+    )
+    alerted.get_by_role("button", name="Checks pass: mark as met").click()
+    expect(alerted.locator(".preflight-answer-status")).to_have_text("Met")
+    expect(alerted.get_by_text("1 evidence")).to_be_visible()
+    answer = Answer.objects.get(review=review, item__text="Someone is alerted when it is down")
+    assert answer.status == AnswerStatus.MET
+    assert "/checks/runs/" in Evidence.objects.get(answer=answer).url
+
+    # A link to an item opens its editor.
+    target = Answer.objects.get(review=review, item__text="A status page exists")
+    page.goto(f"{live_server.url}{review.get_absolute_url()}#answer-{target.pk}")
+    expect(page.locator(f"#editor-{target.pk} .preflight-editor")).to_be_visible()
+
+    # The item's own page is clean too.
+    page.goto(f"{live_server.url}/reviews/{review.pk}/items/{target.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("A status page exists")
+    assert axe_violations(page) == []
+    assert problems.console_errors == [] and problems.failed_responses == []
+
+
+def test_without_javascript_every_item_has_its_own_page(
+    demo_cast, page_without_js: Page, live_server
+) -> None:
+    from reviews.models import Answer
+
+    review = _workspace()
+    page = page_without_js
+    open_sign_in(page, live_server.url)
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + review.get_absolute_url())
+    with page.expect_navigation():
+        page.get_by_role("link", name="A status page exists", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("A status page exists")
+    page.get_by_label("Notes").fill("Written without scripts")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Answer saved.")).to_be_visible()
+    stored = Answer.objects.get(review=review, item__text="A status page exists")
+    assert stored.notes == "Written without scripts"
 
 
 def test_a_manager_filters_to_blocked_opens_a_service_from_the_heat_map_and_exports_csv(

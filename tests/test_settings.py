@@ -40,6 +40,7 @@ PRODUCTION = {
     "PREFLIGHT_ENV": "production",
     "SECRET_KEY": secrets.token_urlsafe(64),
     "ALLOWED_HOSTS": "preflight.example.gov",
+    "SITE_URL": "https://preflight.example.gov",
 }
 
 

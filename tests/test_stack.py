@@ -216,6 +216,7 @@ def production_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[st
         "PREFLIGHT_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),  # 64 characters
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": "https://localhost",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",

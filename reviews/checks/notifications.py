@@ -5,7 +5,7 @@ from __future__ import annotations
 from portal.accounts.roles import Role
 from reviews.checks.collectors.base import Result
 from reviews.models import CheckRun, CheckStanding, Service
-from reviews.notifications import role_emails, send
+from reviews.notifications import absolute_url, role_emails, send
 
 
 def checks_regressed(service_id: int, run: CheckRun) -> None:
@@ -27,4 +27,5 @@ def checks_regressed(service_id: int, run: CheckRun) -> None:
         "regressed",
         {"service": service, "failing": failing},
         [*team, *role_emails([Role.SECURITY_REVIEWER.value])],
+        link=absolute_url(service.get_absolute_url()),
     )

@@ -8,6 +8,7 @@
 - ``signoff``: SignOff
 - ``snapshot``: ReadinessSnapshot (a review's readiness each day, for the trends)
 - ``audit``: AuditSession (an in-person launch audit), AuditDecision, JournalNote
+- ``visit``: ReviewVisit (when a person last looked at a review)
 - ``checks``: automated evidence: CheckRun, CheckResult, CheckStanding, ServiceToken,
   PlatformConnection
 """
@@ -29,6 +30,7 @@ from reviews.models.review import Answer, AnswerStatus, Review, ReviewKind, Revi
 from reviews.models.service import Hosting, ImpactLevel, Service
 from reviews.models.signoff import SignOff, SignOffDecision
 from reviews.models.snapshot import ReadinessSnapshot
+from reviews.models.visit import ReviewVisit
 from reviews.models.waiver import Waiver, WaiverState
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Review",
     "ReviewKind",
     "ReviewState",
+    "ReviewVisit",
     "Service",
     "ServiceToken",
     "SignOff",

@@ -5,11 +5,16 @@ repeatable pseudo-random way, in every state, with stored summaries that agree w
 answers, and D days of readiness snapshots. Rows are written in bulk: seeded data has no
 history (it never happened), and writing it through the services would take hours at
 5,000 services. Running it again with a larger N adds the missing services only.
+
+For the page benchmarks there are also people to read it as (a manager, a security
+reviewer, a product lead of the seeded teams) and single reviews answered through the
+services, as people would answer them (``seed_answered_review``).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,9 +27,12 @@ from checklists.services import checklist_import
 from portal.accounts import services as accounts
 from portal.accounts.models import Team, User
 from portal.accounts.roles import Role
+from reviews import evidence, services
+from reviews.demo_answers import Given
 from reviews.models import (
     Answer,
     AnswerStatus,
+    EvidenceKind,
     Hosting,
     ImpactLevel,
     ReadinessSnapshot,
@@ -55,15 +63,27 @@ class Seeded:
     snapshots: int
 
 
-def seed_checklist(items: int) -> ChecklistVersion:
-    """A published checklist of ``items`` items in sections of eight, every fourth a
-    must-have (imported like any checklist, so it is a real one)."""
-    lines = ["---", f"title: Seeded checklist ({items} items)", f"slug: {PREFIX}-{items}", "---"]
+def seed_checklist(
+    items: int, *, section_size: int = SECTION_SIZE, checks_every: int = 0
+) -> ChecklistVersion:
+    """A published checklist of ``items`` items in sections of ``section_size``, every
+    fourth a must-have, and with ``checks_every``, every so many items bound to the HTTP
+    health check (imported like any checklist, so it is a real one)."""
+    slug = f"{PREFIX}-{items}"
+    if (section_size, checks_every) != (SECTION_SIZE, 0):
+        slug += f"-s{section_size}-c{checks_every}"
+    lines = ["---", f"title: Seeded checklist ({items} items)", f"slug: {slug}"]
+    bound = [n for n in range(items) if checks_every and n % checks_every == 1]
+    if bound:
+        lines.append("checks:")
+        lines.extend(f"  seeded-item-{n + 1}: [http.health]" for n in bound)
+    lines.append("---")
     for n in range(items):
-        if n % SECTION_SIZE == 0:
-            lines.append(f"## Section {n // SECTION_SIZE + 1}")
+        if n % section_size == 0:
+            lines.append(f"## Section {n // section_size + 1}")
         text = f"Seeded item {n + 1} is in place"
-        lines.append(f"- **{text}**" if n % 4 == 0 else f"- {text}")
+        text = f"**{text}**" if n % 4 == 0 else text
+        lines.append(f"- {text} {{#seeded-item-{n + 1}}}" if n in bound else f"- {text}")
     result = checklist_import(
         parsed=parse_file("seed.md", "\n".join(lines).encode()).checklist, by=None, publish=True
     )
@@ -190,7 +210,12 @@ def _review(
         awaiting_roles=f",{','.join(awaiting)}," if awaiting else "",
         pending_signoffs=len(awaiting),
         last_activity_at=now - timedelta(hours=rng.randint(0, 24 * 60)),
-        submitted_at=now if state != ReviewState.DRAFT else None,
+        # Waiting from minutes to a month (the queue says how long, oldest first).
+        submitted_at=(
+            now - timedelta(minutes=rng.randint(5, 30 * 24 * 60))
+            if state != ReviewState.DRAFT
+            else None
+        ),
     )
     return review, answers
 
@@ -205,11 +230,92 @@ def _analyze() -> None:
             cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
 
-def seed_reader(email: str = "seed-manager@example.com") -> User:
-    """A manager to read the seeded portfolio as (for benchmarks)."""
+def seed_person(email: str, role: Role, teams: list[Team] | None = None) -> User:
+    """Someone holding ``role`` (and a member of ``teams``) to read seeded pages as."""
     user, created = User.objects.get_or_create(email=email)
     if created:
         user.set_unusable_password()
         user.save()
-    accounts.user_set_roles(user=user, roles={Role.MANAGER}, reason="Seeded benchmark reader")
+    accounts.user_set_roles(user=user, roles={role}, reason="Seeded benchmark reader")
+    for team in teams or []:
+        accounts.team_add_members(team=team, users=[user])
     return user
+
+
+def seed_reader(email: str = "seed-manager@example.com") -> User:
+    """A manager to read the seeded portfolio as (for benchmarks)."""
+    return seed_person(email, Role.MANAGER)
+
+
+def seed_reviewer(email: str = "seed-security@example.com") -> User:
+    """A security reviewer: every seeded submitted review waits on them."""
+    return seed_person(email, Role.SECURITY_REVIEWER)
+
+
+def seed_lead(email: str = "seed-lead@example.com", teams: int = 10) -> User:
+    """A product lead of the first ``teams`` seeded teams: *My services* lists theirs."""
+    return seed_person(email, Role.PRODUCT_LEAD, _teams(teams))
+
+
+def seed_answered_review(
+    version: ChecklistVersion, *, slug: str, lead: User, answers: Callable[[Item], Given | None]
+) -> Review:
+    """A service of its own seeded team, led by ``lead``, with a review of ``version``
+    started and answered through the services as a lead would (each answer, and each
+    note of evidence, recorded): ``answers`` says what to answer to an item (None: leave
+    it). A service that exists already is returned as it is."""
+    existing = Review.objects.filter(service__slug=f"{PREFIX}-{slug}").first()
+    if existing is not None:
+        return existing
+    team, _ = Team.objects.get_or_create(
+        slug=f"{PREFIX}-{slug}", defaults={"name": f"Seed team for {slug}"}
+    )
+    accounts.team_add_members(team=team, users=[lead])
+    service = services.service_create(
+        by=lead,
+        name=f"Seed {slug.replace('-', ' ')}",
+        slug=f"{PREFIX}-{slug}",
+        team=team,
+        hosting=Hosting.OTHER,
+        impact_level=ImpactLevel.MODERATE,
+        environments="staging, production",
+    )
+    review = services.review_start(service=service, checklist_version=version, by=lead)
+    today = timezone.localdate()
+    for answer in review.answers.select_related("item__section").order_by(
+        "item__section__order", "item__order"
+    ):
+        given = answers(answer.item)
+        if given is None:
+            continue
+        met = given.status == A.MET
+        answer = services.answer_update(
+            answer=answer,
+            change=services.AnswerChange(
+                given.status, "" if met else given.why, given.why if met else "", lead
+            ),
+            based_on_revision=answer.revision,
+            by=lead,
+        )
+        if given.evidence:
+            evidence.evidence_add(
+                answer=answer, by=lead, kind=EvidenceKind.NOTE, note=given.evidence,
+                effective_date=today,
+            )  # fmt: skip
+    review.refresh_from_db()
+    return review
+
+
+def generated_answer(item: Item) -> Given | None:
+    """A repeatable spread of answers for a generated checklist: mostly met (every third
+    met one with a note of evidence), some not met or partly met, a few not applicable,
+    the rest not started."""
+    n = item.order + item.section.order * 1000
+    roll = random.Random(n).random()  # noqa: S311 (repeatable, not secret)
+    if roll < 0.6:
+        return Given(A.MET, "Seeded.", "Seeded evidence." if n % 3 == 0 else "")
+    if roll < 0.7:
+        return Given(A.NOT_MET if n % 2 else A.PARTIALLY_MET, "Seeded: not yet.")
+    if roll < 0.75 and not item.must_have:
+        return Given(A.NOT_APPLICABLE, "Seeded: does not apply.")
+    return None

@@ -1,8 +1,10 @@
-"""The as-of page (a review as it stood at a moment, what changed since marked) and the
-audit pack download. Both are for whoever may read the review."""
+"""The as-of page (a review as it stood at a moment, what changed since marked), the
+audit pack download and "changes since my sign-off". All are for whoever may read the
+review."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
@@ -15,10 +17,12 @@ from django.views.decorators.http import require_GET
 
 from portal.accounts.models import User
 from portal.audit import events
+from portal.converters import IdConverter
 from portal.permissions import require_object
 from reviews import selectors
-from reviews.models import Review
+from reviews.models import Review, SignOff
 from reviews.record.asof import NotInRecord
+from reviews.record.changed import changes_by_answer
 from reviews.record.forms import MomentForm, moment_param
 from reviews.record.pack import audit_pack as build_pack
 from reviews.record.pack import pack_name
@@ -109,3 +113,49 @@ def audit_pack(request: HttpRequest, pk: int) -> HttpResponseBase:
         filename=pack_name(review, moment),
         content_type="application/zip",
     )
+
+
+@login_required
+@require_GET
+def review_changes_since_signoff(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changed in the review since the signed-in person's latest sign-off of it (or
+    since the sign-off ``?signoff=<id>`` names, any of this review's), and who changed it."""
+    review = _review(request, pk)
+    assert isinstance(request.user, User)
+    # Every sign-off of the review, newest first: a handful per review (one per role and
+    # round), and the page offers them all to compare with.
+    signoffs = list(
+        SignOff.objects.filter(review=review)
+        .select_related("reviewer")
+        .order_by("-created_at", "-id")
+    )
+    for s in signoffs:
+        s.review = review  # SignOff.is_current compares with the review already loaded
+    context: dict[str, object] = {"review": review, "signoffs": signoffs}
+    asked = request.GET.get("signoff")
+    if asked:
+        if not re.fullmatch(IdConverter.regex, asked):
+            context["error"] = (
+                "That is not a sign-off: choose one of this review's sign-offs from the list."
+            )
+            return render(request, "reviews/record/changes_since_signoff.html", context, status=400)
+        chosen = next((s for s in signoffs if s.pk == int(asked)), None)
+        if chosen is None:  # another review's, or none at all
+            raise Http404("No such sign-off of this review.")
+    else:
+        chosen = next((s for s in signoffs if s.reviewer_id == request.user.pk), None)
+    if chosen is not None:
+        context["signoff"] = chosen
+        context["mine"] = chosen.reviewer_id == request.user.pk
+        context["as_of_url"] = (
+            reverse("reviews:review_as_of", args=[review.pk])
+            + "?"
+            + urlencode({"at": moment_param(chosen.created_at)})
+        )
+        try:
+            context["changes"] = changes_by_answer(review, chosen.created_at)
+        except NotInRecord as exc:  # a sign-off older than the record (imported data)
+            context["not_in_record"] = str(exc)
+    else:
+        context["as_of_url"] = reverse("reviews:review_as_of", args=[review.pk])
+    return render(request, "reviews/record/changes_since_signoff.html", context)

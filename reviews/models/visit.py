@@ -1,0 +1,51 @@
+"""When each person last looked at a review, for "changed since my last visit"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from reviews.models.review import Review
+
+# Looks closer together than this are one visit: reloading the page, or coming back from
+# an item, does not make "since my last visit" empty.
+VISIT_GAP = timedelta(minutes=30)
+
+
+class ReviewVisit(models.Model):
+    """A person's visits to a review's page: the current one and the one before.
+
+    Not part of the record (reading changes nothing); kept per person and review.
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+    previous_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="one_visit_row_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw review {self.review_id} at {self.seen_at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record(cls, review: Review, user: models.Model) -> ReviewVisit:
+        """Note a look at ``review`` now; a look after a gap makes the last one previous."""
+        now = timezone.now()
+        visit, created = cls.objects.get_or_create(
+            review=review, user=user, defaults={"seen_at": now}
+        )
+        if not created:
+            if now - visit.seen_at > VISIT_GAP:
+                visit.previous_seen_at = visit.seen_at
+            visit.seen_at = now
+            cls.objects.filter(pk=visit.pk).update(
+                seen_at=visit.seen_at, previous_seen_at=visit.previous_seen_at
+            )
+        return visit
