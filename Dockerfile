@@ -6,7 +6,7 @@
 FROM node:20-bookworm-slim AS node_modules
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund
 
 # --- The application ---------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

@@ -1,22 +1,24 @@
 # Preflight. `make demo` serves the portal on embedded defaults; `make test` runs
-# everything CI runs. Both install what they need first.
+# everything CI runs. Both install what they need first (the demo only what runs it).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
-RUN := $(UV) run --frozen
+# The install targets below sync the environment; `uv run` must not sync it again (it would
+# add the development tools to the demo's runtime-only install).
+RUN := $(UV) run --frozen --no-sync
 PORT ?= 8000
 
 # Tests run against PostgreSQL; the suite creates (and reuses) test_preflight.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-pages bench-history clean
+.PHONY: help install install-runtime audit demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-pages bench-history clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
-	@echo "make test    lint, type-check, check migrations and run the whole test suite"
+	@echo "make test    lint, type-check, check migrations, audit dependencies, run all the tests"
 	@echo "make test-fast  the tests without browser and stack, in parallel (the inner loop)"
 	@echo "make stack   run web, worker and beat natively against PostgreSQL and Redis"
 
@@ -25,15 +27,30 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# Two installs: what the portal needs to run (`make demo`: the runtime dependencies and
+# USWDS and htmx), and everything (`make test`: the development group and axe-core too).
+# The runtime sync is --inexact so that it never removes the tools a full install added;
+# the full install includes the runtime, so it marks both done. npm ci starts afresh each
+# time, taking both of its marks (our own files: npm writes .package-lock.json itself).
+.venv/.synced-runtime: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --no-dev --inexact
+	@touch $@
+
 .venv/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
+	@touch $@ .venv/.synced-runtime
+
+node_modules/.preflight-runtime: package.json package-lock.json
+	npm ci --omit=dev --no-audit --no-fund
 	@touch $@
 
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.preflight-all: package.json package-lock.json
 	npm ci --no-audit --no-fund
-	@touch $@
+	@touch $@ node_modules/.preflight-runtime
 
-install: .venv/.synced node_modules/.package-lock.json
+install-runtime: .venv/.synced-runtime node_modules/.preflight-runtime
+
+install: .venv/.synced node_modules/.preflight-all
 
 # Debian packages some tests run for real: Chromium for the browser tests (Playwright
 # never downloads browsers here), Prometheus and Alertmanager for the alerting checks.
@@ -53,7 +70,7 @@ system-packages:
 demo: export CHECK_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 demo: export CHECK_GIT_PROTOCOLS ?= https,file
 demo: export LOG_FORMAT ?= text
-demo: install
+demo: install-runtime
 	$(RUN) python manage.py migrate --noinput
 	$(RUN) python manage.py load_builtin_checklists
 	$(RUN) python manage.py demo_setup --port $(PORT)
@@ -81,7 +98,14 @@ pytest: install system-packages
 	  -m "browser or stack" $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
-test: lint typecheck check-migrations pytest
+# Known vulnerabilities in the locked packages (all groups), from PyPI's vulnerability
+# data or else OSV's; skipped with a message, not failed, when neither can be reached.
+AUDIT_TIMEOUT ?= 120
+AUDIT_SERVICE ?= pypi,osv
+audit: .venv/.synced
+	UV=$(UV) $(RUN) python scripts/audit_dependencies.py --service $(AUDIT_SERVICE) --timeout $(AUDIT_TIMEOUT)
+
+test: lint typecheck check-migrations audit pytest
 
 # The inner loop: pytest only, without the browser and stack tests, spread over the CPUs by
 # pytest-xdist. Each worker gets its own test database (test_preflight_gw0, _gw1, ...,

@@ -29,6 +29,7 @@ from portal.env import (
     env_secret,
     env_str,
 )
+from portal.storage import evidence_storage
 
 # Lets generic Django classes be subscripted at run time (ModelAdmin[Model]) for mypy.
 django_stubs_ext.monkeypatch()
@@ -124,6 +125,7 @@ INSTALLED_APPS = [
     "simple_history",
     "portal.accounts",
     "portal.audit",
+    "portal.ops",
     "checklists",
     "reviews",
 ]
@@ -400,7 +402,9 @@ STATICFILES_DIRS = [
     ("htmx", NODE_MODULES / "htmx.org" / "dist"),
 ]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploaded evidence: MEDIA_ROOT on local disk, or EVIDENCE_STORAGE=s3 for a private
+    # bucket several hosts share (portal/storage/, docs/evidence-storage.md).
+    "default": evidence_storage(production=PRODUCTION),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

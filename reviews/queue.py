@@ -21,6 +21,7 @@ from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from checklists.models import ChecklistVersion
 from checklists.schema import SIGNOFF_ROLE_VALUES
@@ -35,7 +36,7 @@ PAGE_SIZE = 25
 
 def signing_roles(user: User) -> list[str]:
     """The roles ``user`` holds that a checklist can ask to sign off (every role but
-    admin: see checklists.schema), in the order people know them."""
+    admin: see checklists.schema), in the order the roles are listed everywhere."""
     return [role.value for role in Role if role.value in SIGNOFF_ROLE_VALUES and role in user.roles]
 
 
@@ -169,6 +170,7 @@ def _user(request: HttpRequest) -> User:
 
 
 @permission_required("reviews.view_review_queue")
+@require_safe
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     form = QueueForm(request.GET, user=user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, prefetch_related_objects
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -54,9 +55,12 @@ from reviews.models import (
     Service,
     Waiver,
 )
+from reviews.pagecache import WORKSPACE
 from reviews.portfolio import selectors as portfolio_selectors
 from reviews.portfolio.charts import readiness_chart
 from reviews.workflow import ACTION_LABELS, IllegalTransition, allowed_actions, allows
+
+logger = logging.getLogger(__name__)
 
 
 def _user(request: HttpRequest) -> User:
@@ -202,16 +206,28 @@ def _review(request: HttpRequest, pk: int, perm: str) -> Review:
 
 
 @login_required
-def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The workspace: a compact overview of the items; editors open per item."""
+def review_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The workspace: a compact overview of the items; editors open per item. Served from
+    the cache while nothing it shows has changed (reviews.pagecache)."""
     review = _review(request, pk, "reviews.view_review")
     user = _user(request)
+    visit = ReviewVisit.record(review, user)
+    return WORKSPACE.serve(
+        request,
+        "review",
+        lambda: _review_page(request, review, user, visit),
+        extra=f"{visit.previous_seen_at}",
+    )
+
+
+def _review_page(
+    request: HttpRequest, review: Review, user: User, visit: ReviewVisit
+) -> HttpResponse:
     reviewer = bool(signoffs.signable_roles(review, user))
     filters = workspace.filters_for(reviewer=reviewer)
     show = request.GET.get("show", "all")
     if show not in filters:
         show = "all"
-    visit = ReviewVisit.record(review, user)
     overview = workspace.overview(
         review, user, show, request.GET.get("page"), last_visit=visit.previous_seen_at
     )
@@ -534,13 +550,15 @@ def _form_error_page(
     part: str = "",
     part_pk: int | None = None,
 ) -> HttpResponse:
-    """A refused item form: in the editor, with what was typed kept (htmx), or a page."""
+    """A refused item form: in the editor, with what was typed kept (htmx), or a page.
+    An unconfirmed change to an approved review is a conflict (409), as for answers."""
+    unconfirmed = REOPEN_REFUSAL in form.non_field_errors()
     if request.htmx and part:  # type: ignore[attr-defined]
         return _editor(
             request,
             review,
             _editor_answer(review, answer.pk),
-            status=422,
+            status=409 if unconfirmed else 422,
             failed=part,
             failed_pk=part_pk,
             failed_title=title,
@@ -551,7 +569,7 @@ def _form_error_page(
         request,
         "reviews/answer_form_error.html",
         {"review": review, "answer": answer, "form": form, "title": title},
-        status=400,
+        status=409 if unconfirmed else 400,
     )
 
 
@@ -609,18 +627,29 @@ def evidence_withdraw(
 
 
 @login_required
-def evidence_file(request: HttpRequest, evidence_pk: int) -> FileResponse:
+def evidence_file(request: HttpRequest, evidence_pk: int) -> HttpResponseBase:
     evidence = get_object_or_404(
         Evidence.objects.select_related("answer__review__service"), pk=evidence_pk
     )
     require_object(request.user, "reviews.view_review", evidence.answer.review)
     if not evidence.file:
         raise Http404("This evidence has no file.")
+    try:
+        stored = evidence.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing: ask an admin to restore it.") from None
+    except Exception as exc:  # the object store is unreachable (botocore, OSError, …)
+        logger.warning("evidence %s could not be read: %s", evidence.pk, exc)
+        return HttpResponse(
+            "The evidence store cannot be reached just now: try again in a minute.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
     events.file_downloaded(
         request, what=evidence.original_name, evidence=evidence.pk, review=evidence.answer.review_id
     )
     response = FileResponse(
-        evidence.file.open("rb"),
+        stored,
         as_attachment=True,
         filename=evidence.original_name,
         content_type=evidence.content_type or "application/octet-stream",

@@ -17,6 +17,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import slugify
 
 from reviews.checks.collectors.base import Result, bindings_of
 from reviews.checks.selectors import ItemCheck, item_checks, standings
@@ -56,6 +57,11 @@ EMPTY = {
     "since-visit": "Nothing changed since your last visit.",
     "since-signoff": "Nothing changed since your sign-off.",
 }
+
+
+def section_anchor(title: str) -> str:
+    """The id of a section's heading on the review page (the heat map links to it)."""
+    return f"section-{slugify(title)}"
 
 
 def filters_for(*, reviewer: bool) -> dict[str, str]:
@@ -109,7 +115,8 @@ class Row:
         state = getattr(self.answer, "exception_state", None)
         if not state:
             return ""
-        if state == WaiverState.APPROVED and self.answer.exception_expires < timezone.localdate():
+        expires = getattr(self.answer, "exception_expires", None)
+        if state == WaiverState.APPROVED and expires and expires < timezone.localdate():
             return "Lapsed"
         labels = {WaiverState.REQUESTED: "Pending"}
         return labels.get(state, WaiverState(state).label)
@@ -127,7 +134,8 @@ class SectionProgress:
 
     @property
     def anchor(self) -> str:
-        return f"section-{self.section_id}"
+        # The heat map links to sections by this anchor (reviews.portfolio.selectors).
+        return section_anchor(self.title)
 
     @property
     def percent(self) -> int:
@@ -278,14 +286,12 @@ def overview(
         if not sections or sections[-1] is not section:
             sections.append(section)
         section.rows.append(Row(answer, item_checks(answer.item.checks, found)))
-    return Overview(
-        show=show,
-        page=page,
-        sections=sections,
-        index=index,
-        since=since,
-        empty=EMPTY[show],
-    )
+    empty = EMPTY[show]
+    if since is None and show == "since-visit":
+        empty = "This is your first visit to this review: every item is new to you."
+    elif since is None and show == "since-signoff":
+        empty = "You have not signed this review off, so nothing is new since."
+    return Overview(show=show, page=page, sections=sections, index=index, since=since, empty=empty)
 
 
 def row_for(answer: Answer) -> Row:

@@ -445,12 +445,71 @@ def _signoff(w: World) -> Attempt:
     )
 
 
+def _all_met(w: World) -> None:
+    from reviews import services
+
+    for answer in w.review.answers.all():
+        services.answer_update(
+            answer=answer,
+            change=services.AnswerChange("met", "", "", None),
+            based_on_revision=answer.revision,
+            by=w.cast["lead"],
+        )
+
+
 @scenario("reviews:review_action")
 def _review_action(w: World) -> Attempt:
+    _all_met(w)  # a review with nothing answered is not submitted
     return Attempt(
         "lead",
         _url("reviews:review_action", w.review.pk, "submit"),
         changes={"reviews.review": {w.review.pk}},
+    )
+
+
+CHECKED_CHECKLIST = b"""---
+title: Checked
+slug: checked
+checks:
+  service-answers-health-checks: [http.health]
+---
+## Ops
+- **Service answers health checks**
+"""
+
+
+def checked_answer(w: World) -> Any:
+    """A review of the Benefits portal on a checklist whose one item binds http.health,
+    which passes now (stored the way a sweep stores it): "mark as met" is offered."""
+    from checklists.parsers import parse_file
+    from checklists.services import checklist_import
+    from reviews.checks.collectors.base import Outcome, Target
+    from reviews.checks.collectors.runner import Job
+    from reviews.checks.services import outcomes_store
+    from reviews.models import CheckRun, CheckRunTrigger
+    from reviews.services import review_start
+
+    parsed = parse_file("checked.md", CHECKED_CHECKLIST).checklist
+    version = checklist_import(parsed=parsed, by=None, publish=True).version
+    review = review_start(service=w.service, checklist_version=version, by=w.cast["lead"])
+    run = CheckRun.objects.create(trigger=CheckRunTrigger.MANUAL, service=w.service)
+    job = Job("http.health", Target(service_id=w.service.pk), {})
+    outcomes_store(run, [job], [Outcome.passed("The health check answered 200.")])
+    return review.answers.get()
+
+
+@scenario("reviews:answer_mark_met")
+def _mark_met(w: World) -> Attempt:
+    answer = checked_answer(w)
+    return Attempt(
+        "lead",
+        _url("reviews:answer_mark_met", answer.review_id, answer.pk),
+        {"revision": str(answer.revision)},
+        changes={
+            "reviews.answer": {answer.pk},
+            "reviews.evidence": 1,
+            "reviews.review": {answer.review_id},
+        },
     )
 
 

@@ -8,6 +8,7 @@ from html import escape
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from checklists.models import Item, VersionStatus
 from reviews import services
@@ -83,9 +84,11 @@ def test_every_parameterised_builtin_binding_shows_its_result_beside_the_answer(
         page = client.get(review.get_absolute_url()).content.decode()
         for item in mine:
             answer = review.answers.get(item=item)
-            row = re.search(
-                rf'<article[^>]*id="answer-{answer.pk}".*?</article>', page, re.DOTALL
-            ).group(0)
+            # The overview's row says so; the item's editor shows each result.
+            row = re.search(rf'<li[^>]*id="answer-{answer.pk}".*?</li>', page, re.DOTALL).group(0)
+            assert "Contradiction" in row, item.ref
+            assert "fail" in row and "not run" not in row, item.ref
+            row = client.get(reverse("reviews:item", args=[review.pk, answer.pk])).content.decode()
             assert "not run yet" not in row, item.ref
             assert "Contradiction" in row, item.ref
             for binding in bindings_of(item.checks):

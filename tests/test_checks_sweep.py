@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from reviews import services
 from reviews.checks import selectors as sweeping
@@ -124,10 +125,14 @@ def test_a_failing_must_have_check_blocks_readiness_flags_the_answer_and_notifie
     review.refresh_from_db()
     assert review.failing_must_haves == 1
     assert not is_ready(review)
-    page = client_for(lead).get(review.get_absolute_url()).content.decode()
+    client = client_for(lead)
+    page = client.get(review.get_absolute_url()).content.decode()
     assert "Contradiction:" in page
-    assert "The health check answered 500." in page
-    assert "1 must-have check failing" in page
+    assert "1 failing check" in page  # the summary
+    answer = review.answers.get(item__must_have=True)
+    item = client.get(reverse("reviews:item", args=[review.pk, answer.pk])).content.decode()
+    assert "Contradiction:" in item
+    assert "The health check answered 500." in item
     runs = list(CheckRun.objects.order_by("started_at"))
     assert [r.failed for r in runs] == [0, 1, 1]
     assert all(r.finished_at for r in runs)

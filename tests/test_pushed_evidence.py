@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from checklists.parsers import parse_file
 from checklists.services import checklist_import
@@ -66,7 +67,11 @@ def test_a_pipeline_pushes_a_result_that_lands_beside_the_answer(service, token,
     status = CheckStanding.objects.get(service=service, binding="ci.load_test")
     assert status.standing_result == "pass"
     review = Review.objects.get(service=service)
-    page = client_for(lead).get(review.get_absolute_url()).content.decode()
+    answer = review.answers.get()
+    client = client_for(lead)
+    row = client.get(review.get_absolute_url()).content.decode()
+    assert "1 check passes" in row
+    page = client.get(reverse("reviews:item", args=[review.pk, answer.pk])).content.decode()
     assert "p95 180 ms at 500 rps" in page
     assert ServiceToken.objects.get().last_used_at is not None
 

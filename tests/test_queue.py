@@ -102,6 +102,10 @@ def test_everyone_without_a_reviewer_role_is_refused(cast, client_for, who):
     assert b"The review queue is for reviewers." in response.content
 
 
+def test_it_only_reads(reviewer, client_for):
+    assert client_for(reviewer).post(QUEUE).status_code == 405
+
+
 # --- what it lists -----------------------------------------------------------------------------
 
 

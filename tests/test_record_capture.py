@@ -162,13 +162,25 @@ def test_the_tables_name_only_urls_that_exist():
     assert not set(READS) - keys, sorted(set(READS) - keys)
 
 
+# Writes known to break the rule, each with why; strict, so a fix makes the test say so.
+KNOWN_BREAKS = {
+    "reviews:answer_mark_met": (
+        "reviews.proposals.mark_met_from_checks calls answer_update, then evidence_add once "
+        "per check, each saving the review: 1 + N history rows for the review in one request"
+    ),
+}
+
+
 def scenario_params() -> list[Any]:
-    return [
-        pytest.param(key, marks=pytest.mark.django_db(transaction=True))
-        if key in COMMITTING
-        else key
-        for key in sorted(SCENARIOS)
-    ]
+    params = []
+    for key in sorted(SCENARIOS):
+        marks = []
+        if key in COMMITTING:
+            marks.append(pytest.mark.django_db(transaction=True))
+        if key in KNOWN_BREAKS:
+            marks.append(pytest.mark.xfail(reason=KNOWN_BREAKS[key], strict=True))
+        params.append(pytest.param(key, marks=marks))
+    return params
 
 
 @pytest.mark.parametrize("key", scenario_params())
@@ -249,7 +261,7 @@ def test_what_an_admin_refuses_writes_nothing_but_the_refusal(world):
 
 def some_records(world: World) -> dict[str, Any]:
     """One record of every followed model, made the portal's way."""
-    from reviews import signoffs
+    from reviews import signoffs, waivers
     from reviews.evidence import evidence_add
     from reviews.services import comment_add
     from tests import record_writes as w
@@ -269,6 +281,10 @@ def some_records(world: World) -> dict[str, Any]:
         model = apps.get_model(label)
         found[label] = model._default_manager.order_by("pk").last()
     if found.get("reviews.signoff") is None:
+        # Pending exceptions block sign-off: the one above is decided first.
+        waivers.waiver_decide(
+            waiver=found["reviews.waiver"], by=reviewer, approve=True, comment="Fine"
+        )
         review = w._submitted(world)
         found["reviews.signoff"] = signoffs.signoff_record(
             review=review, by=reviewer, role="security_reviewer", decision="approve", comment=""

@@ -284,8 +284,10 @@ def test_the_service_and_review_pages_link_to_their_history(cast, client_for, an
     assert f'href="{timeline(review.service)}"' in service_page
     review_page = client.get(review.get_absolute_url()).content.decode()
     assert f'href="{timeline(review)}"' in review_page
-    # Each answer has its own, two clicks from "who changed this answer".
-    assert f'href="{timeline(answered)}"' in review_page
+    # Each answer has its own, in its editor: two clicks from "who changed this answer".
+    item = reverse("reviews:item", args=[review.pk, answered.pk])
+    assert f'href="{item}"' in review_page
+    assert f'href="{timeline(answered)}"' in client.get(item).content.decode()
 
 
 def test_each_ci_token_links_to_its_history(lead, client_for, service):

@@ -133,6 +133,18 @@ def post_answer(client: Client, answer: Answer, *, htmx: bool = True, url: str =
     return client.post(url or answer_url(answer), answer_data(answer, **fields), **extra)
 
 
+def all_met(review: Review, by) -> Review:
+    """Every item answered "met" (a review with nothing answered cannot be submitted)."""
+    for answer in review.answers.all():
+        answer_update(
+            answer=answer,
+            change=AnswerChange(status=A.MET, justification="", notes="", owner=None),
+            based_on_revision=answer.revision,
+            by=by,
+        )
+    return review
+
+
 def unchanged(answer: Answer) -> bool:
     stored = Answer.objects.get(pk=answer.pk)
     return (stored.status, stored.notes, stored.justification, stored.revision) == (
@@ -345,9 +357,18 @@ def test_a_review_page_is_for_the_same_readers_and_only_its_leads_answer(
     if who in READERS:
         html = response.content.decode()
         assert "Backups run nightly" in html
-        has_forms = "hx-post=" in html and 'name="a' in html
-        assert has_forms == (who == "lead"), who
+        # The overview is the same compact list for everyone: no answer forms in it.
+        answer = answer_for(review, "Backups run nightly")
+        assert f'name="a{answer.pk}-status"' not in html, who
+        assert ("data-can-edit" in html) == (who == "lead"), who
         assert ("Submit for sign-off" in html) == (who == "lead"), who
+        # The item's editor answers for its leads only; the readers see it read-only.
+        item = client_as(cast, client_for, who).get(
+            reverse("reviews:item", args=[review.pk, answer.pk])
+        )
+        assert item.status_code == 200, who
+        has_form = f'name="a{answer.pk}-status"' in item.content.decode()
+        assert has_form == (who == "lead"), who
 
 
 def test_an_unknown_review_is_404(cast, client_for):
@@ -426,6 +447,7 @@ def test_an_answer_save_without_a_csrf_token_is_refused(cast, review):
 @pytest.mark.parametrize("who", [*CAST, "anonymous"])
 @pytest.mark.parametrize("action", ["submit", "withdraw"])
 def test_only_the_owning_teams_leads_submit_or_withdraw(cast, client_for, review, who, action):
+    all_met(review, cast["lead"])  # submittable, with nothing to confirm
     url = reverse("reviews:review_action", args=[review.pk, action])
     response = client_as(cast, client_for, who).post(url, follow=who == "lead")
     state = Review.objects.get(pk=review.pk).state
@@ -458,6 +480,7 @@ def test_an_illegal_action_shows_why_and_changes_nothing(cast, client_for, revie
 
 
 def test_submitting_twice_shows_why_the_second_is_refused(cast, client_for, review):
+    all_met(review, cast["lead"])
     client = client_for(cast["lead"])
     url = reverse("reviews:review_action", args=[review.pk, "submit"])
     client.post(url)
@@ -496,14 +519,21 @@ def test_an_htmx_save_returns_the_row_and_the_new_summary(cast, client_for, revi
     response = post_answer(client, answer, status=A.MET, notes="In the wiki", owner=cast["lead"].pk)
 
     assert response.status_code == 200
+    # Nothing the person is typing is swapped: the row, the summary and the form's
+    # revision come back out of band.
+    assert response["HX-Reswap"] == "none"
     html = response.content.decode()
     assert "<html" not in html
-    assert f'id="answer-{answer.pk}"' in html
+    row = rf'<div class="preflight-row" id="row-{answer.pk}"[^>]*hx-swap-oob="true"'
+    assert re.search(row, html)
     assert "Saved." in html
     assert re.search(r'<div id="review-summary"[^>]*hx-swap-oob="true"', html)
-    assert "Readiness: 16% (1 of 6 applicable items met)" in html
-    # The row comes back editable, based on the new revision.
-    assert f'name="a{answer.pk}-revision" value="2"' in html
+    assert "Readiness 16%" in html and "1 of 6 met" in html
+    # The next save from the same form is based on the new revision.
+    assert re.search(
+        rf'<input type="hidden" name="a{answer.pk}-revision" value="2"[^>]*hx-swap-oob="true"',
+        html,
+    )
     stored = Answer.objects.get(pk=answer.pk)
     assert (stored.status, stored.notes, stored.owner, stored.revision) == (
         A.MET,
@@ -519,7 +549,8 @@ def test_consecutive_htmx_saves_from_the_returned_row_go_through(cast, client_fo
     assert post_answer(client, answer, status=A.MET, revision=1).status_code == 200
     response = post_answer(client, answer, status=A.PARTIALLY_MET, revision=2)
     assert response.status_code == 200
-    assert "Readiness: 0% (0 of 6 applicable items met)" in response.content.decode()
+    html = response.content.decode()
+    assert "Readiness 0%" in html and "0 of 6 met" in html
     assert Answer.objects.get(pk=answer.pk).revision == 3
 
 
@@ -531,7 +562,7 @@ def test_a_save_without_htmx_redirects_back_with_a_message(cast, client_for, rev
     assert response["Location"] == f"{review.get_absolute_url()}#answer-{answer.pk}"
     page = client.get(response["Location"])
     assert b"Answer saved." in page.content
-    assert b"Readiness: 16%" in page.content
+    assert b"Readiness 16%" in page.content
 
 
 @pytest.mark.parametrize(
@@ -648,7 +679,7 @@ def test_a_stale_save_is_409_keeping_what_i_typed_and_showing_theirs(
     assert "Saved." not in html
     stored = Answer.objects.get(pk=answer.pk)
     assert (stored.status, stored.notes, stored.revision) == (A.MET, "Theirs: nightly snapshots", 2)
-    assert "Readiness: 16%" in html  # the summary still shows their save
+    assert "Readiness 16%" in html  # the summary still shows their save
 
     # Saving again from the form that came back is a deliberate overwrite, and wins.
     response = post_answer(client, answer, **(mine | {"revision": 2}))
@@ -693,6 +724,7 @@ def test_answers_of_a_submitted_or_withdrawn_review_are_refused_over_http(
 
 
 def test_a_submitted_review_offers_withdrawing_but_not_submitting(cast, client_for, review):
+    all_met(review, cast["lead"])
     client = client_for(cast["lead"])
     client.post(reverse("reviews:review_action", args=[review.pk, "submit"]))
     html = client.get(review.get_absolute_url()).content.decode()
@@ -702,19 +734,37 @@ def test_a_submitted_review_offers_withdrawing_but_not_submitting(cast, client_f
 
 @pytest.mark.parametrize("action", ["submit", "withdraw"])
 def test_a_review_closed_to_edits_shows_no_answer_forms(cast, client_for, review, action):
+    all_met(review, cast["lead"])
     client = client_for(cast["lead"])
     client.post(reverse("reviews:review_action", args=[review.pk, action]))
+    closed = {"submit": ReviewState.SUBMITTED, "withdraw": ReviewState.WITHDRAWN}[action]
+    assert Review.objects.get(pk=review.pk).state == closed
     html = client.get(review.get_absolute_url()).content.decode()
     assert "Backups run nightly" in html
     assert "hx-post=" not in html
-    assert f'name="a{answer_for(review, "Runbook exists").pk}-status"' not in html
+    assert "data-can-edit" not in html
+    answer = answer_for(review, "Runbook exists")
+    item = client.get(reverse("reviews:item", args=[review.pk, answer.pk])).content.decode()
+    assert "Runbook exists" in item
+    assert f'name="a{answer.pk}-status"' not in item
+    assert "Add evidence" not in item
 
 
-def test_editing_an_approved_review_over_http_reopens_it(cast, client_for, review):
+def test_editing_an_approved_review_over_http_asks_first_then_reopens_it(cast, client_for, review):
     Review.objects.filter(pk=review.pk).update(state=ReviewState.APPROVED)
     answer = answer_for(review, "Runbook exists")
-    assert post_answer(client_for(cast["lead"]), answer, status=A.MET).status_code == 200
+    client = client_for(cast["lead"])
+    refused = post_answer(client, answer, status=A.MET)
+    assert refused.status_code == 409
+    assert "tick “Reopen the review”" in refused.content.decode()
+    assert unchanged(answer)
+    assert Review.objects.get(pk=review.pk).state == ReviewState.APPROVED
+
+    url = answer_url(answer)
+    data = answer_data(answer, status=A.MET) | {"reopen": "yes"}
+    assert client.post(url, data, HTTP_HX_REQUEST="true").status_code == 200
     assert Review.objects.get(pk=review.pk).state == ReviewState.DRAFT
+    assert Answer.objects.get(pk=answer.pk).status == A.MET
 
 
 # --- hostile input --------------------------------------------------------------------------------
@@ -738,10 +788,16 @@ def test_script_in_answers_is_stored_as_text_and_shown_escaped(cast, client_for,
     stored = Answer.objects.get(pk=answer.pk)
     assert (stored.justification, stored.notes) == (SCRIPT, f"notes {SCRIPT}")
 
-    html = client_for(cast[who]).get(review.get_absolute_url()).content.decode()
-    assert SCRIPT not in html
-    assert ESCAPED in html
-    assert f"notes {ESCAPED}" in html
+    client = client_for(cast[who])
+    # The overview shows no justification or notes; the item's page shows both.
+    assert SCRIPT not in client.get(review.get_absolute_url()).content.decode()
+    for htmx in (False, True):
+        extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        item = client.get(reverse("reviews:item", args=[review.pk, answer.pk]), **extra)
+        html = item.content.decode()
+        assert SCRIPT not in html
+        assert ESCAPED in html
+        assert f"notes {ESCAPED}" in html
 
 
 def test_script_in_a_conflicting_answer_is_escaped_too(cast, client_for, review, teammate):
@@ -810,14 +866,14 @@ def test_every_item_shows_with_must_haves_first_in_each_section(cast, client_for
         "HTTPS everywhere",
         "Security contact listed",
     ]
-    assert html.index(">Operations</h2>") < html.index(">Security</h2>")
+    assert html.index(">Operations <span") < html.index(">Security <span")
 
 
 def test_the_open_must_haves_filter(cast, client_for, answered):
     url = answered.get_absolute_url() + "?show=open-must-haves"
     html = client_for(cast["lead"]).get(url).content.decode()
     assert shown(html, answered) == ["Alerts page someone"]
-    assert ">Security</h2>" not in html  # a section with nothing to show is left out
+    assert ">Security <span" not in html  # a section with nothing to show is left out
     assert re.search(r'href="\?show=open-must-haves"[^>]*aria-current="page"', html)
 
 
@@ -845,25 +901,28 @@ def test_a_filter_with_no_matches_says_so(cast, client_for, review, lead):
         )
     url = review.get_absolute_url() + "?show=open-must-haves"
     html = client_for(cast["lead"]).get(url).content.decode()
-    assert "No items match this filter." in html
-    assert "Readiness: 100%" in html
+    assert "No must-have is open." in html
+    assert "0 items: open must-haves" in html
+    assert "Readiness 100%" in html
 
 
 # --- query budgets --------------------------------------------------------------------------------
 
 
-# The review page for the owning lead:
+# The review page (the overview) for the owning lead, on a first visit:
 #   1 session, 2 user, 3 the user's roles (groups),
 #   4 review + service + team + checklist version + checklist + created_by,
-#   5 the user's team ids (may they answer?), 6 owner choices (the team's members),
-#   7 the service's automated check results (latest and standing),
-#   8 answers + items + sections + owners,
-#   9 evidence, 10 comments, 11 exceptions (prefetched for every answer at once),
-#  12 sign-offs, 13 launch audits, 14 the review's latest journal notes.
-LEAD_REVIEW_PAGE_QUERIES = 14
-# A reader never answers: no team ids, no owner choices; the MFA policy is read instead
-# (reviewers are privileged users).
-READER_REVIEW_PAGE_QUERIES = 13
+#   5 the user's team ids (may they answer?),
+#   6 the person's last visit, 7-9 noting this one (savepoint, insert, release),
+#  10 the service's automated check results (latest and standing),
+#  11 the page's row count, 12 the section index's progress (one grouped query),
+#  13 one page of rows (items, sections, owners; evidence and comment counts and the
+#     latest exception as subqueries),
+#  14 sign-offs, 15 launch audits, 16 the review's latest journal notes.
+LEAD_REVIEW_PAGE_QUERIES = 16
+# A reader never answers: no team ids; the MFA policy is read instead (reviewers are
+# privileged users).
+READER_REVIEW_PAGE_QUERIES = 16
 
 
 def review_of(service: Service, items: int, lead) -> Review:
@@ -894,7 +953,9 @@ def test_the_review_page_costs_the_same_at_150_items_as_at_5(
         with django_assert_num_queries(budget):
             response = client.get(review.get_absolute_url())
         assert response.status_code == 200
-        assert response.content.decode().count('<article class="preflight-answer') == items
+        # One page of rows (workspace.PAGE_SIZE): the rest are a page away.
+        shown_rows = min(items, 100)
+        assert response.content.decode().count('<li class="preflight-item') == shown_rows
 
 
 @pytest.mark.parametrize("services", [1, 25])

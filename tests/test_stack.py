@@ -223,7 +223,6 @@ def production_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[st
         "EMAIL_FILE_PATH": str(mail_dir),
         "PREFLIGHT_DATA_DIR": str(data_dir),
         "STATIC_ROOT": str(data_dir / "static"),
-        "CELERY_BEAT_STATE": str(tmp_path / "beat-state"),
         "GUNICORN_WORKERS": "1",
         "CELERY_CONCURRENCY": "1",
         # The test plays the TLS-terminating proxy with X-Forwarded-Proto.

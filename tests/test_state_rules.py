@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from reviews import evidence as evidence_services
 from reviews import services, signoffs, waivers
@@ -243,10 +244,12 @@ def test_the_review_page_offers_exactly_the_writes_the_table_allows(
 ):
     waiver = exception(unmet(answer, lead), lead)
     set_state(review, state)
-    lead_page = client_for(lead).get(review.get_absolute_url()).content.decode()
-    reviewer_page = client_for(reviewer).get(review.get_absolute_url()).content.decode()
+    # The item's editor (its own page) holds every form of the item.
+    item = reverse("reviews:item", args=[review.pk, answer.pk])
+    lead_page = client_for(lead).get(item).content.decode()
+    reviewer_page = client_for(reviewer).get(item).content.decode()
     offers = {
-        "answer": 'hx-post="' in lead_page,
+        "answer": f'name="a{answer.pk}-status"' in lead_page,
         "evidence": "Add evidence" in lead_page,
         # The item already has a pending exception, so the request form is not shown;
         # the decision form is.

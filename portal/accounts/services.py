@@ -7,10 +7,14 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from allauth.account.forms import default_token_generator
+from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts.models import API_TOKEN_PREFIX, ApiToken, Team, User
@@ -125,3 +129,49 @@ def api_token_used(token: ApiToken) -> None:
         return
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     token.last_used_at = now
+
+
+# --- the first admin ----------------------------------------------------------------------------
+
+
+def admin_invite(*, email: str, reason: str) -> tuple[User, bool]:
+    """Find or create the person with ``email`` and make them an admin: staff and superuser,
+    so the administration shows them every record (where they give everyone else their
+    roles), and active. Returns the person and whether the account is new.
+
+    A new account has no usable password; ``password_set_url`` makes the link that sets
+    one. Raises ValueError for an address that is not one.
+    """
+    address = email.strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError as exc:
+        raise ValueError(f"{email!r} is not an email address.") from exc
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(email__iexact=address).first()
+        created = user is None
+        if user is None:
+            user = User(email=address, is_staff=True, is_superuser=True)
+            user.set_unusable_password()
+            attributed(user, by=None, reason=reason)
+            user.save()
+        elif not (user.is_staff and user.is_superuser and user.is_active):
+            user.is_staff = user.is_superuser = user.is_active = True
+            attributed(user, by=None, reason=reason)
+            user.save(update_fields=["is_staff", "is_superuser", "is_active"])
+    user.forget_roles()
+    return user, created
+
+
+def password_set_url(*, user: User) -> str:
+    """An absolute link (under ``SITE_URL``) to allauth's set-a-new-password page for
+    ``user``. It works once: setting the password (or signing in) changes what its key
+    was made from. It lapses after ``PASSWORD_RESET_TIMEOUT`` seconds."""
+    path = reverse(
+        "account_reset_password_from_key",
+        kwargs={
+            "uidb36": user_pk_to_url_str(user),
+            "key": default_token_generator.make_token(user),
+        },
+    )
+    return f"{settings.SITE_URL}{path}"

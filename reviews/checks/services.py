@@ -38,6 +38,7 @@ from reviews.models import (
     Service,
     ServiceToken,
 )
+from reviews.pagecache import WORKSPACE
 from reviews.services import readiness_refresh
 
 # --- the standing result: one rule for sweeps and pushes ---------------------------------------
@@ -121,6 +122,8 @@ def outcomes_store(run: CheckRun, jobs: Sequence[Job], outcomes: Sequence[Outcom
         CheckStanding.objects.bulk_update(
             changed, ["latest", "standing", "standing_result", "updated_at"]
         )
+        if created or changed:
+            WORKSPACE.bump_on_commit()  # review pages show standings; they have no history
     return sorted(regressed)
 
 
@@ -196,6 +199,7 @@ def evidence_push(*, service: Service, payload: PushedEvidence) -> tuple[CheckRe
             )
             regressed = standing_record(standing, result)
             standing.save()
+            WORKSPACE.bump_on_commit()
             if regressed:
                 checks_regressed(service.pk, run)
     except IntegrityError:

@@ -48,4 +48,11 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # "Changed since": an answer's history read by review and time (the history model
+        # is generated, so the index is plain SQL; makemigrations does not see it).
+        migrations.RunSQL(
+            "CREATE INDEX IF NOT EXISTS historicalanswer_by_review_date "
+            "ON reviews_historicalanswer (review_id, history_date);",
+            reverse_sql="DROP INDEX IF EXISTS historicalanswer_by_review_date;",
+        ),
     ]

@@ -13,6 +13,8 @@ from reviews.models.review import Review
 # Looks closer together than this are one visit: reloading the page, or coming back from
 # an item, does not make "since my last visit" empty.
 VISIT_GAP = timedelta(minutes=30)
+# A look this soon after the last one is not written down (a reload costs one read).
+VISIT_RESOLUTION = timedelta(minutes=1)
 
 
 class ReviewVisit(models.Model):
@@ -41,7 +43,7 @@ class ReviewVisit(models.Model):
         visit, created = cls.objects.get_or_create(
             review=review, user=user, defaults={"seen_at": now}
         )
-        if not created:
+        if not created and now - visit.seen_at >= VISIT_RESOLUTION:
             if now - visit.seen_at > VISIT_GAP:
                 visit.previous_seen_at = visit.seen_at
             visit.seen_at = now

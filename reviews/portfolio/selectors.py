@@ -29,7 +29,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.text import slugify
 
 from checklists.models import Checklist, ChecklistVersion, Section, VersionStatus
 from portal.accounts.roles import Role, role_label
@@ -43,6 +42,7 @@ from reviews.models import (
     Waiver,
     WaiverState,
 )
+from reviews.workspace import section_anchor
 
 S = ReviewState
 # An exception expiring within this many days shows in the row and the filter.
@@ -369,11 +369,6 @@ def heat_map(page_rows: list[Service], checklist: Checklist | None) -> HeatMap:
             )
         heat_rows.append(HeatRow(service, cells))
     return HeatMap(checklist, sections, heat_rows)
-
-
-def section_anchor(title: str) -> str:
-    """The id of a section's heading on the review page."""
-    return f"section-{slugify(title)}"
 
 
 # --- trends ------------------------------------------------------------------------------
