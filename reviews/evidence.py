@@ -115,8 +115,11 @@ def evidence_add(
     note: str = "",
     upload: Any = None,
     supersedes: Any = None,
+    settle_review: bool = True,
 ) -> Any:
-    """Attach evidence to an answer (or correct earlier evidence with a new revision)."""
+    """Attach evidence to an answer (or correct earlier evidence with a new revision).
+
+    ``settle_review``: as for ``reviews.services.answer_update``."""
     if kind not in EvidenceKind.values:
         raise ValidationError({"kind": "Choose link, file or note."})
     if kind == EvidenceKind.LINK and not url:
@@ -162,7 +165,8 @@ def evidence_add(
             reason=f"Correction of evidence #{supersedes.pk}" if supersedes else "Evidence added",
         )
         evidence.save()
-        review_content_changed(review=review, by=by, reason="Evidence added")
+        if settle_review:
+            review_content_changed(review=review, by=by, reason="Evidence added")
     return evidence
 
 

@@ -11,7 +11,7 @@ from portal.accounts.models import User
 from reviews.checks.selectors import ItemCheck, item_checks, standings
 from reviews.evidence import evidence_add
 from reviews.models import Answer, AnswerStatus, EvidenceKind, Review
-from reviews.services import AnswerChange, answer_update
+from reviews.services import AnswerChange, answer_update, review_content_changed
 
 CHECKS_DISAGREE = (
     "Not every automated check of this item passes now, so it cannot be marked met from "
@@ -39,7 +39,7 @@ def mark_met_from_checks(*, answer: Answer, by: User, based_on_revision: int) ->
     AnswerConflict when the answer changed since ``based_on_revision``."""
     with transaction.atomic():
         # Rows first, the record's chain last (portal.audit.ledger).
-        Review.objects.select_for_update().get(pk=answer.review_id)
+        review = Review.objects.select_for_update().get(pk=answer.review_id)
         answer = Answer.objects.select_related("item", "owner", "review__service").get(pk=answer.pk)
         checks = passing_checks(answer)
         if not checks:
@@ -57,6 +57,7 @@ def mark_met_from_checks(*, answer: Answer, by: User, based_on_revision: int) ->
             ),
             based_on_revision=based_on_revision,
             by=by,
+            settle_review=False,
         )
         for check in checks:
             result = check.standing.standing  # type: ignore[union-attr]
@@ -71,5 +72,10 @@ def mark_met_from_checks(*, answer: Answer, by: User, based_on_revision: int) ->
                     f"(checked {result.checked_at:%Y-%m-%d %H:%M} UTC)."
                 )[:10000],
                 effective_date=result.checked_at.date(),
+                settle_review=False,
             )
+        # One change of the review for the one click: its summary, digest and history.
+        review_content_changed(
+            review=review, by=by, reason="Marked met: every automated check of the item passes"
+        )
     return saved

@@ -264,14 +264,20 @@ def answer_errors(answer: Answer, change: AnswerChange) -> dict[str, str]:
 
 
 def answer_update(
-    *, answer: Answer, change: AnswerChange, based_on_revision: int, by: User
+    *,
+    answer: Answer,
+    change: AnswerChange,
+    based_on_revision: int,
+    by: User,
+    settle_review: bool = True,
 ) -> Answer:
     """Save an answer unless it changed since revision ``based_on_revision``.
 
     Raises AnswerConflict (with the current answer) when someone saved in between,
     ValidationError for bad input, and IllegalTransition when the review is not open to
     edits. Editing an approved review reopens it. The review's summary is updated in
-    the same transaction.
+    the same transaction, unless ``settle_review`` is False: then the caller, changing
+    more in the same transaction, calls ``review_content_changed`` once at its end.
     """
     errors = answer_errors(answer, change)
     if errors:
@@ -314,7 +320,8 @@ def answer_update(
         )
         attributed(current, by=by, reason=f"Answered: {AnswerStatus(change.status).label}")
         current.save()
-        review_content_changed(review=review, by=by, reason="Answer changed")
+        if settle_review:
+            review_content_changed(review=review, by=by, reason="Answer changed")
     return current
 
 

@@ -209,13 +209,16 @@ def _review(request: HttpRequest, pk: int, perm: str) -> Review:
 def review_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The workspace: a compact overview of the items; editors open per item. Served from
     the cache while nothing it shows has changed (reviews.pagecache)."""
-    review = _review(request, pk, "reviews.view_review")
+    # Who may read it needs only the review and its service; the page, when it is not
+    # served from the cache, reads the rest.
+    review = get_object_or_404(Review.objects.select_related("service"), pk=pk)
+    require_object(request.user, "reviews.view_review", review)
     user = _user(request)
     visit = ReviewVisit.record(review, user)
     return WORKSPACE.serve(
         request,
         "review",
-        lambda: _review_page(request, review, user, visit),
+        lambda: _review_page(request, selectors.review_for_page(pk), user, visit),
         extra=f"{visit.previous_seen_at}",
     )
 

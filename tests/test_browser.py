@@ -578,6 +578,27 @@ def test_the_workspace_overview_opens_items_in_place_by_mouse_keyboard_and_link(
     assert problems.console_errors == [] and problems.failed_responses == []
 
 
+def test_preflights_own_57_item_review_is_at_most_6000_px_for_its_lead(
+    demo_cast, page: Page, live_server
+) -> None:
+    from django.core.management import call_command
+
+    from reviews.demo import PREFLIGHT, demo_reviews
+    from reviews.models import Review
+
+    call_command("load_builtin_checklists", verbosity=0)
+    demo_reviews()
+    review = Review.objects.get(service__slug=PREFLIGHT)
+    assert review.item_count == 57
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_sign_in(page, live_server.url)
+    sign_in(page, "lead@example.com", DEMO_PASSWORD)
+    page.goto(live_server.url + review.get_absolute_url())
+    expect(page.locator("li.preflight-item")).to_have_count(57)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= 6000, f"{height} px"
+
+
 def test_without_javascript_every_item_has_its_own_page(
     demo_cast, page_without_js: Page, live_server
 ) -> None:

@@ -911,18 +911,19 @@ def test_a_filter_with_no_matches_says_so(cast, client_for, review, lead):
 
 # The review page (the overview) for the owning lead, on a first visit:
 #   1 session, 2 user, 3 the user's roles (groups),
-#   4 review + service + team + checklist version + checklist + created_by,
+#   4 the review and its service (who may read it),
 #   5 the user's team ids (may they answer?),
 #   6 the person's last visit, 7-9 noting this one (savepoint, insert, release),
-#  10 the service's automated check results (latest and standing),
-#  11 the page's row count, 12 the section index's progress (one grouped query),
-#  13 one page of rows (items, sections, owners; evidence and comment counts and the
+#  10 review + service + team + checklist version + checklist + created_by,
+#  11 the service's automated check results (latest and standing),
+#  12 the page's row count, 13 the section index's progress (one grouped query),
+#  14 one page of rows (items, sections, owners; evidence and comment counts and the
 #     latest exception as subqueries),
-#  14 sign-offs, 15 launch audits, 16 the review's latest journal notes.
-LEAD_REVIEW_PAGE_QUERIES = 16
+#  15 sign-offs, 16 launch audits, 17 the review's latest journal notes.
+LEAD_REVIEW_PAGE_QUERIES = 17
 # A reader never answers: no team ids; the MFA policy is read instead (reviewers are
 # privileged users).
-READER_REVIEW_PAGE_QUERIES = 16
+READER_REVIEW_PAGE_QUERIES = 17
 
 
 def review_of(service: Service, items: int, lead) -> Review:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
 
@@ -38,8 +39,28 @@ class ReviewVisit(models.Model):
 
     @classmethod
     def record(cls, review: Review, user: models.Model) -> ReviewVisit:
-        """Note a look at ``review`` now; a look after a gap makes the last one previous."""
+        """Note a look at ``review`` now; a look after a gap makes the last one previous.
+
+        A look within a minute of the last one written down costs no query: the cache
+        remembers it for that minute (the row is the truth; the cache only spares it).
+        """
         now = timezone.now()
+        key = f"review-visit:{review.pk}:{user.pk}"
+        remembered = cache.get(key)
+        if remembered is not None:
+            seen_at, previous_seen_at = remembered
+            return cls(
+                review=review,
+                user_id=user.pk,
+                seen_at=seen_at,
+                previous_seen_at=previous_seen_at,
+            )
+        visit = cls._written(review, user, now)
+        cache.set(key, (visit.seen_at, visit.previous_seen_at), VISIT_RESOLUTION.total_seconds())
+        return visit
+
+    @classmethod
+    def _written(cls, review: Review, user: models.Model, now: datetime) -> ReviewVisit:
         visit, created = cls.objects.get_or_create(
             review=review, user=user, defaults={"seen_at": now}
         )
