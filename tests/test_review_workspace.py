@@ -8,8 +8,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 import time_machine
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
