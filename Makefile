@@ -14,7 +14,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install install-runtime audit demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-pages bench-history clean
+.PHONY: help install install-runtime audit demo test test-fast lint typecheck check-migrations pytest system-packages stack deploy-check bench-evidence bench-dashboard bench-pages bench-history load-test clean
 
 help:
 	@echo "make demo    serve the portal at http://127.0.0.1:$(PORT) (SQLite, tasks in-process)"
@@ -164,6 +164,18 @@ bench-history: install
 	$(RUN) python scripts/ensure_database.py $(HISTORY_DATABASE_URL) --fresh
 	DATABASE_URL=$(HISTORY_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
 	DATABASE_URL=$(HISTORY_DATABASE_URL) REDIS_URL=$(HISTORY_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py bench_history
+
+# Every demo role's main pages at once for 30 s (LOAD_SECONDS) against gunicorn on
+# loopback, the portfolio seeded to 5,000 services (LOAD_SERVICES), on a scratch database
+# made afresh; p50 and p95 per page, requests/s, and it fails on any error.
+LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/preflight_load
+LOAD_REDIS_URL ?= redis://127.0.0.1:6379/4
+LOAD_SERVICES ?= 5000
+LOAD_SECONDS ?= 30
+load-test: install
+	$(RUN) python scripts/ensure_database.py $(LOAD_DATABASE_URL) --fresh
+	DATABASE_URL=$(LOAD_DATABASE_URL) $(RUN) python manage.py migrate --noinput -v0
+	DATABASE_URL=$(LOAD_DATABASE_URL) REDIS_URL=$(LOAD_REDIS_URL) LOG_LEVEL=warning $(RUN) python manage.py load_test --services $(LOAD_SERVICES) --seconds $(LOAD_SECONDS)
 
 deploy-check: install
 	$(RUN) python manage.py check --deploy --fail-level WARNING

@@ -18,9 +18,12 @@ from reviews.services import SERVICE_FIELDS, AnswerChange, target_date_error
 
 
 def _https_urls(db_field: Any, **kwargs: Any) -> Any:
-    """Form fields for a model; a URL typed without a scheme is taken as https."""
+    """Form fields for a model; a URL typed without a scheme is taken as https, and a
+    text column with no length of its own takes at most 10,000 characters, as notes do."""
     if isinstance(db_field, models.URLField):
         kwargs["assume_scheme"] = "https"
+    if isinstance(db_field, models.TextField) and not db_field.max_length:
+        kwargs.setdefault("max_length", 10_000)
     return db_field.formfield(**kwargs)
 
 
