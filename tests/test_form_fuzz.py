@@ -10,14 +10,16 @@ team's records. After each example:
 - the response (and the page a redirect leads to) is not a 5xx; the test client re-raises
   any exception a view lets out, so a 500 fails with its traceback;
 - an HTML answer carries no raw ``<script>alert(1)`` nor ``<img src=x onerror``;
-- every row the example created or changed passes its model's own field rules
-  (``clean_fields``: the text rules of portal.validators, max_length, choices), and none
-  points at, or is, the other team's service, review or answer.
+- every row the example created or changed passes its model's own field rules (each
+  field's ``clean``: the text rules of portal.validators, max_length, choices), holds no
+  more than 10,000 characters in a text column without a length of its own, and neither
+  is nor points at the other team's service, review or answer.
 
 Each example runs in a savepoint rolled back at its end, so the next starts from the same
 world. Left out: the JSON API (``api:``; tests/test_push_api_hostile.py and the
-schemathesis run cover it) and the Django admin (``admin:``; superuser-only, Django's own
-forms, and tests/test_input_validation.py covers the project's admin form).
+schemathesis run in tests/test_api_fuzz.py cover it) and the Django admin (``admin:``;
+superuser-only, Django's own forms; tests/test_input_validation.py covers the project's
+admin form).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from portal.accounts.models import SecurityPolicy
+from reviews.models import Service
 from tests.factories import ReviewFactory, ServiceFactory, UserFactory
-from tests.record_writes import SCENARIOS, Attempt, World, routes
+from tests.record_writes import SCENARIOS, SERVICE_FORM, Attempt, World, routes
 
 pytestmark = pytest.mark.django_db
 
@@ -370,7 +373,7 @@ def test_hostile_input_to_a_form_is_refused_or_stored_valid_never_a_500(key, wor
 def test_the_check_flags_a_row_stored_around_the_rules(world, other):
     """The fuzz test's own check finds what it looks for: a control character written
     past the forms and services, and a row pointing at the other team's service."""
-    from reviews.models import Comment, Service
+    from reviews.models import Comment
 
     mark = Mark.now()
     Comment.objects.create(answer=world.answer, author=world.cast["lead"], body="hi\x1b[31m")
@@ -387,3 +390,13 @@ def test_every_html_form_that_writes_is_fuzzed():
     keys = fuzzed_keys()
     assert len(keys) >= 40, keys
     assert {"reviews:service_create", "reviews:answer", "account_login"} <= set(keys)
+
+
+def test_a_service_description_longer_than_10000_characters_is_refused(client_for, lead):
+    # Found by the fuzzing above: the description column has no length of its own, and the
+    # service form stored 100,000 characters.
+    data = SERVICE_FORM | {"team": lead.teams.get().pk, "description": "x" * 10_001}
+    response = client_for(lead).post("/services/new/", data)
+    assert response.status_code == 400
+    assert "at most 10000 characters (it has 10001)" in response.content.decode()
+    assert not Service.objects.filter(slug="claims-api").exists()
