@@ -44,9 +44,9 @@ TOTAL_CASES = 1000
 SCHEMA = schemathesis.openapi.from_dict(api.get_openapi_schema(path_prefix="/api/v1"))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-# Each operation's share of the total in each mode, doubled: Hypothesis repeats some
+# Each operation's share of the total in each mode, tripled: Hypothesis repeats some
 # requests (an operation whose only parameter is ``page`` has few different ones).
-MAX_EXAMPLES = 2 * math.ceil(TOTAL_CASES / (len(OPERATIONS) * len(MODES)))
+MAX_EXAMPLES = 3 * math.ceil(TOTAL_CASES / (len(OPERATIONS) * len(MODES)))
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,
@@ -194,4 +194,5 @@ def test_no_generated_request_gets_a_server_error_or_an_answer_outside_the_schem
                 failures.append(f"{operation.label} ({mode.value}):\n{failure}")
     assert not failures, "\n\n".join(failures)
     # Hypothesis repeats some requests; only different ones count towards the total.
+    print("COUNT", len(set(sent)), len(sent))
     assert len(set(sent)) >= TOTAL_CASES, (len(set(sent)), len(sent))

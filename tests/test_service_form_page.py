@@ -84,16 +84,15 @@ def not_set_up_line(html: str) -> list[str]:
 # --- the service page ---------------------------------------------------------------------------
 
 
-def test_start_a_review_comes_right_after_the_summary_before_everything_else(
+def test_the_reviews_and_start_a_review_come_first_before_everything_else(
     lead, client_for, service
 ):
     ChecklistVersionFactory()
     html = client_for(lead).get(service.get_absolute_url()).content.decode()
-    start = html.index(">Start a review</h2>")
-    assert html.index("<h1") < start
-    for later in (">Links and integrations</h2>", ">Automated checks</h2>", ">Reviews</h2>"):
+    reviews, start = html.index(">Reviews</h2>"), html.index(">Start a review</h2>")
+    assert html.index("<h1") < reviews < start
+    for later in (">Links and integrations</h2>", ">Automated checks</h2>", ">CI tokens</h2>"):
         assert start < html.index(later), later
-    assert start < html.index('<caption class="usa-sr-only">Reviews of')
 
 
 def test_readers_get_no_start_form_near_the_top_or_anywhere(manager, client_for, service):
