@@ -76,6 +76,25 @@ add_perm("audit.view_activity", is_auditor)
 # Checking the record's hash chain only reads it: auditors, and admins who run the portal.
 add_perm("audit.verify_record", is_auditor | is_admin)
 add_perm("accounts.administer", is_admin)
+# The Django admin's pages that the Administration page links admins to: people, teams,
+# the security policy and the beat schedule they run, and the security events they read.
+# Superusers pass Django's own checks; the admin role (staff, not superuser, as
+# portal.accounts.services.user_set_roles grants it) passes these.
+ADMIN_SITE_PERMS = (
+    "accounts.view_user",
+    "accounts.add_user",
+    "accounts.change_user",
+    "accounts.view_team",
+    "accounts.add_team",
+    "accounts.change_team",
+    "accounts.view_securitypolicy",
+    "accounts.change_securitypolicy",
+    "django_celery_beat.view_periodictask",
+    "django_celery_beat.change_periodictask",
+    "audit.view_auditevent",
+)
+for _perm in ADMIN_SITE_PERMS:
+    add_perm(_perm, is_admin)
 # Everyone signed in reads the checklist library.
 add_perm("checklists.view_library", is_signed_in)
 
@@ -114,6 +133,7 @@ DENIALS = {
     "reviews.write_journal": "Only the service's team, reviewers and managers write journal notes.",
     "reviews.change_journal_note": "Only the author of a journal note edits it.",
 }
+DENIALS.update(dict.fromkeys(ADMIN_SITE_PERMS, "Administration is for admins."))
 
 
 def denied(perm: str) -> PermissionDenied:

@@ -64,6 +64,17 @@ ROWS = {
     "manage people, teams, roles, the security policy and platform connections": [
         ("accounts.administer", None),
         ("reviews.manage_connections", None),
+        # The Django admin's pages for them (and security events; the beat schedule's
+        # permissions are another app's, outside this table).
+        ("accounts.view_user", None),
+        ("accounts.add_user", None),
+        ("accounts.change_user", None),
+        ("accounts.view_team", None),
+        ("accounts.add_team", None),
+        ("accounts.change_team", None),
+        ("accounts.view_securitypolicy", None),
+        ("accounts.change_securitypolicy", None),
+        ("audit.view_auditevent", None),
     ],
 }
 # Pages every signed-in person (or every product lead) has, outside the table.

@@ -645,10 +645,10 @@ MATRIX: dict[str, dict[str, str]] = {
         "GET": "login login login login login login hidden",
         "POST": "login login login login login login hidden",
     },
-    # People are managed by superusers in the Django admin (see ADMIN_MODELS).
+    # Admins set people's passwords in the Django admin (see ADMIN_MODELS).
     "admin:auth_user_password_change": {
-        "GET": "login login login login login login denied",
-        "POST": "login login login login login login denied",
+        "GET": "login login login login login login ok",
+        "POST": "login login login login login login ok",
     },
     # The checklist library: everyone signed in reads it, admins manage it.
     "checklists:library": {"GET": SIGNED_IN, "POST": SIGNED_IN},
@@ -747,10 +747,11 @@ MATRIX: dict[str, dict[str, str]] = {
 
 # --- the Django admin's model pages ----------------------------------------------------------
 # Everyone but staff is sent to its sign-in. What the admin role (staff, not a superuser)
-# gets depends on the model: portal.permissions answers for the portal's own models;
-# the rest need Django permissions, which only superusers hold.
+# gets depends on the model: portal.permissions answers for the portal's own models and
+# for the pages the Administration page links to; the rest need Django permissions,
+# which only superusers hold.
 #   "none": no page of it; "reads": its list, history and (read-only) change pages;
-#   "manages": every page.
+#   "runs": all but deleting; "keeps": changing only; "manages": every page.
 ADMIN_MODELS: dict[str, str] = {
     "auth.group": "none",
     "account.emailaddress": "none",
@@ -758,15 +759,15 @@ ADMIN_MODELS: dict[str, str] = {
     "socialaccount.socialapp": "none",
     "socialaccount.socialtoken": "none",
     "socialaccount.socialaccount": "none",
-    "django_celery_beat.periodictask": "none",
+    "django_celery_beat.periodictask": "keeps",
     "django_celery_beat.clockedschedule": "none",
     "django_celery_beat.crontabschedule": "none",
     "django_celery_beat.solarschedule": "none",
     "django_celery_beat.intervalschedule": "none",
-    "audit.auditevent": "none",
-    "accounts.user": "none",
-    "accounts.team": "none",
-    "accounts.securitypolicy": "none",
+    "audit.auditevent": "reads",
+    "accounts.user": "runs",
+    "accounts.team": "runs",
+    "accounts.securitypolicy": "keeps",
     "checklists.checklist": "none",  # managed in the portal's checklist pages
     "checklists.checklistversion": "none",
     "checklists.section": "none",
@@ -805,30 +806,28 @@ ADMIN_ACCESS: dict[str, dict[str, tuple[str, str]]] = {
         ("changelist", "add", "change", "delete", "history", "simple_history", "redirect"),
         ("ok", "ok"),
     ),
+    # People and teams: made and changed, never deleted (people are deactivated).
+    "runs": {
+        **dict.fromkeys(
+            ("changelist", "add", "change", "history", "simple_history", "redirect"), ("ok", "ok")
+        ),
+        "delete": ("denied", "denied"),
+    },
+    # The security policy and the beat schedule: changed, neither added nor deleted.
+    "keeps": {
+        **dict.fromkeys(
+            ("changelist", "change", "history", "simple_history", "redirect"), ("ok", "ok")
+        ),
+        "add": ("denied", "denied"),
+        "delete": ("denied", "denied"),
+    },
 }
 
 # Cells where the portal is wrong today: (url name, method, role) -> (what the cell should
 # say, what is wrong). test_known_bugs_are_still_there tries each as an expected failure.
 #
-# The Administration page (accounts:administration) links the admin role to these pages,
-# but portal/accounts/services.py's user_set_roles (and so single sign-on's role claims)
-# makes an admin staff without making them a superuser, and the Django admin asks for
-# Django permissions that only superusers hold: a 403. (invite_admin and the demo make
-# superusers, which hides it.)
-_ADMINISTRATION_LINK = (
-    "GAP: the Administration page links admins here, but an admin who is not a "
-    "superuser (the admin role as user_set_roles grants it) gets 403"
-)
-KNOWN_BUGS: dict[tuple[str, str, str], tuple[str, str]] = {
-    ("admin:accounts_user_changelist", "GET", "admin"): ("ok", _ADMINISTRATION_LINK),
-    ("admin:accounts_team_changelist", "GET", "admin"): ("ok", _ADMINISTRATION_LINK),
-    ("admin:accounts_securitypolicy_change", "GET", "admin"): ("ok", _ADMINISTRATION_LINK),
-    ("admin:django_celery_beat_periodictask_changelist", "GET", "admin"): (
-        "ok",
-        _ADMINISTRATION_LINK,
-    ),
-    ("admin:audit_auditevent_changelist", "GET", "admin"): ("ok", _ADMINISTRATION_LINK),
-}
+# Cells where the portal is wrong today, with what they should say (none now).
+KNOWN_BUGS: dict[tuple[str, str, str], tuple[str, str]] = {}
 
 
 def _words(row: str) -> dict[str, str]:
