@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -95,3 +96,22 @@ def env_networks(name: str) -> list[str]:
                 f"{name}: {value!r} is not a network (use CIDRs such as 10.0.0.0/8)"
             ) from None
     return networks
+
+
+def scheme_and_host(raw: str) -> SplitResult | None:
+    """``raw`` split, when it is an http(s) scheme and a host (and port) and nothing else
+    but perhaps credentials (callers that refuse those say so in their own words)."""
+    try:
+        parts = urlsplit(raw)
+        valid_port = parts.port is None or parts.port > 0
+    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number
+        return None
+    plain = (
+        valid_port
+        and parts.scheme in ("http", "https")
+        and parts.hostname
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
+    return parts if plain else None

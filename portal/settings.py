@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -28,6 +27,7 @@ from portal.env import (
     env_networks,
     env_secret,
     env_str,
+    scheme_and_host,
 )
 from portal.storage import evidence_storage
 
@@ -80,21 +80,9 @@ def _site_url() -> str:
                 "people open Preflight at, e.g. https://preflight.example.gov"
             )
         return "http://127.0.0.1:8000"
-    try:
-        parts = urlsplit(raw)
-        valid_port = parts.port is None or parts.port > 0
-    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number
-        valid_port, parts = False, urlsplit("")
     # Scheme and host only: links join it with reverse(), which already carries any prefix.
-    if (
-        not valid_port
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or parts.username
-    ):
+    parts = scheme_and_host(raw)
+    if parts is None or parts.username:
         raise ImproperlyConfigured(
             f"SITE_URL={raw!r} is not a scheme and host such as https://preflight.example.gov"
         )

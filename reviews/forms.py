@@ -14,7 +14,14 @@ from portal.accounts.models import Team
 from portal.forms import MAX_POSITIVE_INT, Form, ModelForm, RevisionedForm
 from reviews.checks.collectors.repository import repository_address
 from reviews.models import AnswerStatus, Review, Service
-from reviews.services import SERVICE_FIELDS, AnswerChange, target_date_error
+from reviews.services import (
+    SERVICE_BASICS,
+    SERVICE_FIELDS,
+    SERVICE_INTEGRATIONS,
+    SERVICE_LINKS,
+    AnswerChange,
+    target_date_error,
+)
 
 
 def _https_urls(db_field: Any, **kwargs: Any) -> Any:
@@ -30,20 +37,7 @@ def _https_urls(db_field: Any, **kwargs: Any) -> Any:
 class ServiceForm(ModelForm[Service]):
     # The groups the form shows its fields in; every field is in exactly one (a test says
     # so). The service page lists LINKS and INTEGRATIONS too.
-    BASICS = ("name", "slug", "team", "description", "hosting", "impact_level", "environments")
-    LINKS = ("repository_url", "runbook_url", "dashboard_url", "status_page_url")
-    INTEGRATIONS = (
-        "health_check_url",
-        "public_url",
-        "cloud_account_id",
-        "cloud_region",
-        "cloud_role_arn",
-        "project_tag",
-        "prometheus_url",
-        "alertmanager_url",
-        "pagerduty_service_id",
-        "cloud_foundry_space",
-    )
+    BASICS, LINKS, INTEGRATIONS = SERVICE_BASICS, SERVICE_LINKS, SERVICE_INTEGRATIONS
     FIELDSETS = (("Basics", BASICS), ("Links", LINKS), ("Integrations", INTEGRATIONS))
     FIELDSET_HINTS = {
         "Integrations": "Settings the automated checks read; leave blank what does not apply.",

@@ -17,12 +17,6 @@ from reviews.models import (
     Waiver,
 )
 
-FILTERS = {
-    "all": "Every item",
-    "open-must-haves": "Open must-haves",
-    "not-started": "Not started",
-}
-
 
 def review_for_page(pk: int) -> Review:
     review: Review = Review.objects.select_related(
@@ -62,12 +56,15 @@ def owner_choices(service: Service) -> dict[str, Any]:
     return {str(user.pk): user for user in service.team.members.order_by("first_name", "email")}
 
 
-def answers_with_context(review: Review, show: str) -> list[SectionAnswers]:
-    """Like answers_by_section, with evidence, comments and exceptions loaded (4 queries)."""
-    sections = answers_by_section(review, show)
-    answers = [answer for section in sections for answer in section.answers]
+def answer_for_editor(review: Review, answer_pk: int) -> Answer:
+    """One answer of ``review`` with everything its editor shows: its item, owner,
+    evidence, comments and exceptions (four queries). Raises Answer.DoesNotExist."""
+    answer: Answer = Answer.objects.select_related("item__section", "owner", "updated_by").get(
+        pk=answer_pk, review=review
+    )
+    answer.review = review
     prefetch_related_objects(
-        answers,
+        [answer],
         Prefetch(
             "evidence",
             queryset=Evidence.objects.select_related("created_by", "withdrawn_by").order_by(
@@ -77,4 +74,4 @@ def answers_with_context(review: Review, show: str) -> list[SectionAnswers]:
         Prefetch("comments", queryset=Comment.objects.select_related("author")),
         Prefetch("waivers", queryset=Waiver.objects.select_related("requested_by", "decided_by")),
     )
-    return sections
+    return answer

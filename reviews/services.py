@@ -29,18 +29,11 @@ from reviews.models import (
 from reviews.readiness import STORED_FIELDS, refresh_summary, summary_of
 from reviews.workflow import OPEN_STATES, IllegalTransition, apply_transition, ensure_allowed
 
-SERVICE_FIELDS = (
-    "name",
-    "slug",
-    "team",
-    "description",
-    "hosting",
-    "impact_level",
-    "environments",
-    "repository_url",
-    "runbook_url",
-    "dashboard_url",
-    "status_page_url",
+# A service's fields, in the groups its form and page show them in.
+SERVICE_BASICS = ("name", "slug", "team", "description", "hosting", "impact_level", "environments")
+SERVICE_LINKS = ("repository_url", "runbook_url", "dashboard_url", "status_page_url")
+# What the automated checks read.
+SERVICE_INTEGRATIONS = (
     "health_check_url",
     "public_url",
     "cloud_account_id",
@@ -52,6 +45,7 @@ SERVICE_FIELDS = (
     "pagerduty_service_id",
     "cloud_foundry_space",
 )
+SERVICE_FIELDS = SERVICE_BASICS + SERVICE_LINKS + SERVICE_INTEGRATIONS
 
 
 def service_create(*, by: User, **fields: Any) -> Service:

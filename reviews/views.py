@@ -11,7 +11,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -47,7 +46,6 @@ from reviews.forms import (
 )
 from reviews.models import (
     Answer,
-    Comment,
     Evidence,
     Review,
     ReviewState,
@@ -328,25 +326,10 @@ def _answer_form(answer: Answer, owners: dict[str, object]) -> AnswerForm:
 
 
 def _editor_answer(review: Review, answer_pk: int) -> Answer:
-    """One answer with everything its editor shows (four queries)."""
-    answer = get_object_or_404(
-        Answer.objects.select_related("item__section", "owner", "updated_by"),
-        pk=answer_pk,
-        review=review,
-    )
-    answer.review = review
-    prefetch_related_objects(
-        [answer],
-        Prefetch(
-            "evidence",
-            queryset=Evidence.objects.select_related("created_by", "withdrawn_by").order_by(
-                "created_at", "id"
-            ),
-        ),
-        Prefetch("comments", queryset=Comment.objects.select_related("author")),
-        Prefetch("waivers", queryset=Waiver.objects.select_related("requested_by", "decided_by")),
-    )
-    return answer
+    try:
+        return selectors.answer_for_editor(review, answer_pk)
+    except Answer.DoesNotExist:
+        raise Http404("No such item in this review.") from None
 
 
 def _editor(

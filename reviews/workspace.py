@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from reviews.checks.collectors.base import Result, bindings_of
-from reviews.checks.selectors import ItemCheck, item_checks, standings
+from reviews.checks.selectors import ItemCheck, contradicted, item_checks, standings
 from reviews.models import (
     Answer,
     AnswerStatus,
@@ -98,7 +98,7 @@ class Row:
 
     @property
     def contradiction(self) -> bool:
-        return self.answer.status == AnswerStatus.MET and self.failing > 0
+        return contradicted(self.answer, self.checks)
 
     @property
     def checks_pass(self) -> bool:
@@ -298,12 +298,6 @@ def row_for(answer: Answer) -> Row:
     """One row, fresh from the database (after a save), with its counts."""
     fresh = rows_queryset(answer.review).get(pk=answer.pk)
     return Row(fresh, item_checks(fresh.item.checks, standings(answer.review.service)))
-
-
-def failing_and_contradicted(review: Review) -> tuple[int, int]:
-    """How many items have a failing check, and how many of those are answered met."""
-    ids, contradicted = _failing_answer_ids(review, standings(review.service))
-    return len(ids), contradicted
 
 
 def open_must_haves(review: Review) -> list[Answer]:

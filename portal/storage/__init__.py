@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_choice, env_str
+from portal.env import env_choice, env_str, scheme_and_host
 
 # Amazon's rules for a bucket name (other services accept a subset of them).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -106,19 +105,8 @@ def _endpoint_url(*, production: bool) -> str | None:
     raw = env_str("EVIDENCE_S3_ENDPOINT_URL").strip()
     if not raw:
         return None  # AWS itself (or AWS_ENDPOINT_URL, which boto3 reads on its own)
-    try:
-        parts = urlsplit(raw)
-        valid_port = parts.port is None or parts.port > 0
-    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number
-        valid_port, parts = False, urlsplit("")
-    if (
-        not valid_port
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-    ):
+    parts = scheme_and_host(raw)
+    if parts is None:
         raise ImproperlyConfigured(
             f"EVIDENCE_S3_ENDPOINT_URL={raw!r} is not a scheme and host such as "
             "https://minio.example.gov:9000"
