@@ -68,6 +68,9 @@
     open(item).then(function () {
       var select = item.querySelector("select[name$='-status']");
       if (!select || select.value === status) return;
+      // An editor swapped in a moment ago may not be wired up yet (htmx does that as the
+      // swap settles): do it now, so this change is saved. Processing twice is harmless.
+      window.htmx.process(select.form);
       select.value = status;
       select.dispatchEvent(new Event("change", { bubbles: true }));
     });
