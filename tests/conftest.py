@@ -29,6 +29,9 @@ from portal.accounts.roles import Role
 from tests.factories import ReviewFactory, ServiceFactory, TeamFactory, UserFactory
 from tests.services import IN_CI, isolated_celery_app, reachable, require_redis
 
+# The private Redis and throwaway database of the tests that run real processes.
+pytest_plugins = ["tests.stacks"]
+
 PASSWORD = "correct horse battery staple"
 
 

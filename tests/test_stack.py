@@ -13,49 +13,40 @@ The Docker files cannot be exercised here (no Docker engine), so a cheap test ke
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
-import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlparse, urlunparse
+from typing import Any
 
-import psycopg
 import pytest
 import requests
-from psycopg import sql
 
 from tests.processes import (
     free_port,
     kill_group,
-    port_open,
     start_process_group,
     stop_process_group,
     wait_until,
 )
-from tests.services import DEFAULT_DATABASE_URL, IN_CI
+from tests.stacks import (
+    BASE_DIR,
+    BIN_DIR,
+    OutputCollector,
+    PrivateRedis,
+    manage,
+    production_env,
+)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 PROCFILE = BASE_DIR / "Procfile"
-BIN_DIR = Path(sys.executable).parent  # the project's virtualenv
 
 READY_TIMEOUT = 60.0
 RESET_EMAIL = "stack-reset@example.com"
-# honcho: "12:00:00 web.1    | message" and "12:00:00 system   | web.1 started (pid=123)"
-HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<name>\S+)\s*\| (?P<text>.*)$")
-HONCHO_STARTED = re.compile(r"^(?P<name>\S+) started \(pid=(?P<pid>\d+)\)$")
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
 
 
 def procfile_commands() -> dict[str, str]:
@@ -65,113 +56,6 @@ def procfile_commands() -> dict[str, str]:
         if sep and name.strip() and not line.lstrip().startswith("#"):
             commands[name.strip()] = command.strip()
     return commands
-
-
-class OutputCollector:
-    """Reads a child's stdout on a thread: keeps the lines and mirrors them to a file."""
-
-    def __init__(self, stream: IO[str], log_path: Path) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self._stream = stream
-        self._log_path = log_path
-        self._thread = threading.Thread(target=self._pump, name="stack-output", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        with self._log_path.open("a", encoding="utf-8") as log:
-            for line in self._stream:
-                log.write(line)
-                log.flush()
-                with self._lock:
-                    self.lines.append(line.rstrip("\n"))
-
-    def snapshot(self) -> list[str]:
-        with self._lock:
-            return list(self.lines)
-
-    def by_process(self, prefix: str) -> list[str]:
-        """Messages from processes whose honcho name starts with ``prefix`` (web, worker…)."""
-        found = []
-        for line in self.snapshot():
-            match = HONCHO_LINE.match(line)
-            if match and match["name"].startswith(prefix):
-                found.append(match["text"])
-        return found
-
-    def child_pids(self) -> list[int]:
-        pids = []
-        for text in self.by_process("system"):
-            match = HONCHO_STARTED.match(text)
-            if match:
-                pids.append(int(match["pid"]))
-        return pids
-
-    def tail(self, count: int = 60) -> str:
-        return "\n".join(self.snapshot()[-count:])
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-
-# --- Fixtures: private Redis, a dedicated database, the processes -----------------------
-@dataclass
-class PrivateRedis:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        stop_process_group(self.process, grace=5)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed; the stack test starts a private one"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: a missing service fails the run)", pytrace=False)
-        pytest.skip(message)
-    port = free_port()
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    # No persistence at all: this Redis lives and dies with the test.
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1"]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    with (tmp_path / "redis.log").open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = PrivateRedis(port=port, process=process)
-    try:
-        wait_until(lambda: port_open(port), timeout=10, what=f"redis-server on port {port}")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def stack_database_url() -> Iterator[str]:
-    base_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    # One database per run, so concurrent runs on one machine do not collide.
-    name = f"preflight_stack_{os.getpid()}"
-    admin_url = with_database(base_url, "postgres")
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(base_url, name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(drop)
 
 
 @dataclass
@@ -198,52 +82,6 @@ class Stack:
         kwargs.setdefault("timeout", 10)
         kwargs.setdefault("allow_redirects", False)
         return self.session.post(self.url(path), **kwargs)
-
-
-def production_env(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
-    """The environment of every process: production posture, built from scratch."""
-    mail_dir = tmp_path / "mail"
-    data_dir = tmp_path / "data"
-    home = tmp_path / "home"  # gunicorn puts its control socket in ~/.gunicorn/
-    for path in (mail_dir, data_dir, home):
-        path.mkdir()
-    return {
-        "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PREFLIGHT_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),  # 64 characters
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": "https://localhost",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-        "PREFLIGHT_DATA_DIR": str(data_dir),
-        "STATIC_ROOT": str(data_dir / "static"),
-        "GUNICORN_WORKERS": "1",
-        "CELERY_CONCURRENCY": "1",
-        # The test plays the TLS-terminating proxy with X-Forwarded-Proto.
-        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto=https",
-    }
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 45) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-        f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
 
 
 @pytest.fixture
