@@ -13,9 +13,12 @@ here; one event per refused request keeps a flood of refusals one row each.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt, requires_csrf_token
 
@@ -84,8 +87,30 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+# While the database is away (restarting, failing over), a request gets 503 and a page
+# that says so, not a 500: trying again shortly will work.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 10
+
+
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this from inside its handling of the exception.
+    if isinstance(sys.exc_info()[1], DATABASE_AWAY):
+        return database_unavailable(request)
     if is_api(request):
         return api_error(500, "Something went wrong on our side; try again later.")
     return defaults.server_error(request)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    if is_api(request):
+        response: HttpResponse = api_error(
+            503,
+            "The database is unreachable just now. Try again shortly, and check what was saved.",
+        )
+    else:
+        # No context processors: they would ask the database for the user.
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
@@ -114,6 +115,27 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class OncePerInterval(logging.Filter):
+    """Lets one record through per ``seconds``, noting how many were held back since: for
+    errors that repeat on every request while something is down (the cache)."""
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._last = float("-inf")
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            self._held += 1
+            return False
+        if self._held:
+            record.msg = f"{record.msg} (and {self._held} more like it since the last)"
+        self._last, self._held = now, 0
+        return True
+
+
 class RequestContextFilter(logging.Filter):
     """Stamps request_id and user_id on records made inside a request."""
 
@@ -133,9 +155,12 @@ def current_request_id() -> str | None:
 
 
 def _user_id(request: HttpRequest) -> int | None:
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return int(user.pk)
+    try:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return int(user.pk)
+    except DatabaseError:  # the database is away: the line goes out without the id
+        return None
     return None
 
 

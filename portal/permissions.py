@@ -92,6 +92,8 @@ ADMIN_SITE_PERMS = (
     "django_celery_beat.view_periodictask",
     "django_celery_beat.change_periodictask",
     "audit.view_auditevent",
+    "outbox.view_outboxtask",
+    "outbox.change_outboxtask",
 )
 for _perm in ADMIN_SITE_PERMS:
     add_perm(_perm, is_admin)

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.audit",
     "portal.ops",
+    "portal.outbox",
     "checklists",
     "reviews",
 ]
@@ -187,12 +188,23 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # django-redis, because it can treat an unreachable Redis as an empty cache:
+            # while Redis is away, sessions are read from the database, rate limits let
+            # requests through, pages are rendered afresh, and the errors are logged
+            # (preflight.cache, at most once a minute) instead of failing the request.
+            # portal.cache says what add() answers then.
+            "BACKEND": "portal.cache.RedisCache",
             "LOCATION": env_str("CACHE_URL", REDIS_URL),
             "KEY_PREFIX": "preflight",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+                "IGNORE_EXCEPTIONS": True,
+            },
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "preflight.cache"
     # Sessions are read from the shared cache (and kept in the database), sparing a
     # query on every request.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -216,6 +228,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How long sending a task keeps trying to reach the broker (Celery's default is 4 s of
+# retries): a web request gives up after this and the outbox keeps the task.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.5
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 3,
     "socket_timeout": 5,
@@ -230,6 +245,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CHECK_CONCURRENCY = env_int("CHECK_CONCURRENCY", 250, minimum=1)
 CHECK_TIMEOUT_SECONDS = float(env_int("CHECK_TIMEOUT_SECONDS", 10, minimum=1))
 CHECK_SWEEP_MINUTES = env_int("CHECK_SWEEP_MINUTES", 15, minimum=1)
+# The same in seconds, when minutes are too coarse (the scale-out test sweeps every 3 s).
+CHECK_SWEEP_SECONDS = env_int("CHECK_SWEEP_SECONDS", 60 * CHECK_SWEEP_MINUTES, minimum=1)
+# Checks per chunk of a sweep: each chunk is one task, so chunks spread over the workers.
+CHECK_CHUNK_SIZE = env_int("CHECK_CHUNK_SIZE", 500, minimum=1)
 # The only protocols git may use to read a service's repository.
 CHECK_GIT_PROTOCOLS = env_list("CHECK_GIT_PROTOCOLS", ["https"])
 # Pushes each CI token may make to the evidence API: a count per s, m, h or d.
@@ -253,17 +272,25 @@ CONNECTION_SECRET_KEYS = [
     key for key in env_secret("CONNECTION_SECRET_KEYS").replace(",", " ").split() if key
 ]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat has the outbox's waiting tasks sent (after a broker outage).
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 30, minimum=1)
 # Periodic jobs are declared here, in code; django-celery-beat syncs them into the
 # database where admins can see (and pause) them.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-checks": {
-        "task": "checks.sweep",
-        "schedule": 60.0 * CHECK_SWEEP_MINUTES,
+        # Stands down when another beat's sweep took this tick (two hosts, two beats).
+        "task": "checks.sweep_scheduled",
+        "schedule": float(CHECK_SWEEP_SECONDS),
     },
     "expire-exceptions": {
         "task": "reviews.expire_waivers",
         # Hourly, so an exception expires within the hour of its date wherever beat runs.
         "schedule": 3600.0,
+    },
+    # Tasks queued while the broker was away (portal.outbox) are sent when it is back.
+    "relay-outbox": {
+        "task": "outbox.relay",
+        "schedule": float(OUTBOX_RELAY_SECONDS),
     },
     "snapshot-readiness": {
         "task": "portfolio.snapshot_readiness",
@@ -472,7 +499,10 @@ LOG_FORMAT = env_choice("LOG_FORMAT", ("json", "text"), "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "portal.logs.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "portal.logs.RequestContextFilter"},
+        "once_a_minute": {"()": "portal.logs.OncePerInterval", "seconds": 60},
+    },
     "formatters": {
         "json": {"()": "portal.logs.JsonFormatter"},
         "text": {"()": "portal.logs.TextFormatter"},
@@ -498,5 +528,7 @@ LOGGING = {
         # One line per check request would drown the sweep's own results.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The cache's errors while Redis is away: one line a minute, not one per request.
+        "preflight.cache": {"filters": ["once_a_minute"]},
     },
 }

@@ -1,6 +1,6 @@
 """Preflight's own answers to the 18F Good Production Practices checklist, for `make demo`.
 
-Judged against this repository as it stands: the code, the README, the Makefile, the
+Judged against this repository as it stands: the code, the docs, the Makefile, the
 Compose stack and the tests. Preflight has no production deployment yet, so what an
 operator of one would have to run (backups, alerting, a status page, support) is not met
 rather than not applicable. An item is met only where something here shows it; the
@@ -16,7 +16,7 @@ from reviews.models import AnswerStatus
 
 class Given(NamedTuple):
     """One answer. why is the justification, or for a met item its note; evidence
-    (met items) names what shows it: a README section, a test module, an automated check."""
+    (met items) names what shows it: a page of the docs, a test module, an automated check."""
 
     status: str
     why: str
@@ -57,7 +57,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         MET,
         "docker compose up --build builds, migrates and restarts the whole stack; "
         "natively, make stack does the same.",
-        "README.md → Running in production; tests/test_stack.py starts the stack from the "
+        "docs/operations.md; tests/test_stack.py starts the stack from the "
         "Procfile and checks that Compose and the Dockerfile run the same commands.",
     ),
     "more-than-one-person-is-able-to-do-it": Given(
@@ -75,7 +75,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         MET,
         "The web service runs manage.py migrate before it starts, and so does "
         "make stack; CI refuses a model change that has no migration.",
-        "docker-compose.yml (the web command); README.md → Running in production; "
+        "docker-compose.yml (the web command); docs/operations.md → Upgrades; "
         "Makefile check-migrations (makemigrations --check, part of make test).",
     ),
     "snapshot-rollback-of-volatile-data-is-incorporated-in-the-pr": Given(
@@ -99,13 +99,13 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         "The image is built with every package (from the lock files) and the static files "
         "inside it; nothing is downloaded or built when a container starts.",
         "Dockerfile (uv sync --frozen, npm ci and collectstatic at build time); "
-        "README.md → What make does.",
+        "docs/development.md → What make does.",
     ),
     "pin-dependencies": Given(
         MET,
         "uv.lock and package-lock.json pin every Python and front-end package, and every "
         "install uses them (uv sync --frozen, npm ci).",
-        "uv.lock and package-lock.json; README.md → What make does; the automated check "
+        "uv.lock and package-lock.json; docs/development.md → What make does; the automated check "
         "repo.lock_file reads this clone's repository.",
     ),
     # --- Support ---------------------------------------------------------------------------
@@ -148,7 +148,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         MET,
         "/readyz probes the database, the broker and a Celery worker, each with its own "
         "time limit, and Compose calls it every 15 seconds.",
-        "README.md → Running in production (health endpoints); tests/test_health.py; "
+        "docs/operations.md → Health endpoints; tests/test_health.py; "
         "docker-compose.yml (the web healthcheck).",
     ),
     "historical-graph-e-g-uptime": Given(
@@ -158,8 +158,8 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         MET,
         "Compose probes /readyz every 15 seconds, and the sweep checks Preflight's own "
         "health every CHECK_SWEEP_MINUTES (15).",
-        "docker-compose.yml (healthcheck interval); README.md → Automated evidence "
-        "(Sweeps); the automated check http.health.",
+        "docker-compose.yml (healthcheck interval); docs/checks.md → Sweeps; "
+        "the automated check http.health.",
     ),
     "tests-are-reported-with-low-latency": Given(
         PARTLY,
@@ -233,7 +233,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         "/healthz and /readyz are exempt, for load balancers. This demo runs the "
         "development settings on plain HTTP, so its http.https_redirect check fails: a "
         "true contradiction for the demo, which a production deployment behind TLS clears.",
-        "README.md → Running in production; tests/test_stack.py (plain HTTP is "
+        "docs/operations.md → Production settings; tests/test_stack.py (plain HTTP is "
         "redirected, the probes are not); tests/test_settings.py.",
     ),
     # --- Load-testing ----------------------------------------------------------------------
@@ -284,7 +284,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         MET,
         "Web and workers reach PostgreSQL and Redis through one URL each (DATABASE_URL, "
         "REDIS_URL) and assume nothing about how many instances stand behind them.",
-        "README.md → Configuration; README.md → Running in production.",
+        "docs/configuration.md; docs/operations.md → Scaling out.",
     ),
     "upstream-is-similarly-resilient-multiple-instances-in-multip": Given(
         NOT_MET, "PostgreSQL and Redis run as single instances."
@@ -296,7 +296,7 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
         "endpoints and robots.txt (the push API takes a CI token); nobody signs themselves "
         "up unless ALLOW_SIGNUP is set; robots.txt disallows indexing unless "
         "ROBOTS_ALLOW_INDEXING is set; and Compose publishes the portal on 127.0.0.1 only.",
-        "README.md → Permissions and → Sign-in, roles and teams; tests/test_role_pages.py "
+        "docs/sign-in-and-permissions.md; tests/test_role_pages.py "
         "(anonymous visitors are sent to sign in); tests/test_health.py (robots.txt).",
     ),
     "exposure-is-controlled-via-configurable-non-bespoke-proxy-eg": Given(

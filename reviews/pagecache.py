@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from celery import shared_task
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
@@ -27,6 +28,7 @@ from django.utils import timezone
 from simple_history.signals import post_create_historical_record
 
 from portal.accounts.roles import Role
+from portal.outbox.relay import keep
 
 ViewFunc = Callable[..., HttpResponseBase]
 
@@ -37,6 +39,9 @@ def _fresh() -> int:
     return int(timezone.now().timestamp() * 1000)
 
 
+_BY_NAME: dict[str, VersionedPages] = {}
+
+
 class VersionedPages:
     """One set of cached pages and its version.
 
@@ -45,6 +50,9 @@ class VersionedPages:
     """
 
     def __init__(self, name: str, shown: frozenset[str] | None = None, seconds: int = 600):
+        if name in _BY_NAME:
+            raise ValueError(f"There is already a set of cached pages named {name!r}")
+        _BY_NAME[name] = self
         self.name = name
         self.version_key = f"{name}:version"
         self.shown = shown
@@ -61,9 +69,15 @@ class VersionedPages:
     def bump(self) -> None:
         """A change the pages show was committed: no page cached before it is served."""
         try:
-            cache.incr(self.version_key)
+            bumped = cache.incr(self.version_key)
         except ValueError:  # not set yet (or dropped): any new value is a new version
             cache.set(self.version_key, _fresh(), timeout=None)
+            return
+        if bumped is None:
+            # Redis is away (the cache reads that as a miss). If it comes back with its
+            # data, pages cached before this change would be served again: the outbox
+            # keeps the bump, and the relay makes it once the broker is back.
+            keep(bump_pages, self.name)
 
     def bump_on_commit(self) -> None:
         transaction.on_commit(self.bump)
@@ -141,6 +155,12 @@ class VersionedPages:
             return wrapped
 
         return decorator
+
+
+@shared_task(name="pages.bump", acks_late=True, time_limit=30, soft_time_limit=20)
+def bump_pages(name: str) -> None:
+    """Retire the pages cached before a change made while Redis was away."""
+    _BY_NAME[name].bump()
 
 
 # The review workspace shows answers, evidence, exceptions, comments, sign-offs, launch

@@ -148,3 +148,20 @@ class AnswerFactory(DjangoModelFactory):
     @classmethod
     def _build(cls, model_class, *args, **kwargs):
         raise TypeError("An answer belongs to a started review: use create().")
+
+
+def review_of_checked_service(
+    *, checklist: bytes, team: Team, by: User, health_check_url: str, name: str = "Benefits portal"
+) -> Review:
+    """A review, started by ``by``, of a new service of ``team`` whose health check is
+    ``health_check_url``, against ``checklist`` (Markdown with checks bound), published."""
+    version = checklist_import(
+        parsed=parse_file("checked.md", checklist).checklist, by=None, publish=True
+    ).version
+    service = Service.objects.create(
+        name=name,
+        slug=name.lower().replace(" ", "-"),
+        team=team,
+        health_check_url=health_check_url,
+    )
+    return review_start(service=service, checklist_version=version, by=by)

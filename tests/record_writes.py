@@ -1038,6 +1038,8 @@ ADMIN_UNFOLLOWED: dict[str, str] = {
     "django_celery_beat.solarschedule": "beat's schedule: admin_action events",
     "django_celery_beat.intervalschedule": "beat's schedule: admin_action events",
     "audit.auditevent": "security events: read-only (add, change and delete refused)",
+    "outbox.outboxtask": "tasks waiting for the broker, not records: trying one again "
+    "is an admin_action event",
 }
 
 # The admin's own pages that write: signing in and out, one's own password.

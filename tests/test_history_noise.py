@@ -9,12 +9,11 @@ import pytest
 from django.apps import apps
 from django.test import Client
 
-from checklists.parsers import parse_file
-from checklists.services import checklist_import
 from reviews import evidence, services, signoffs
 from reviews.checks import services as check_services
 from reviews.checks.tasks import sweep
-from reviews.models import AnswerStatus, EvidenceKind, Review, Service
+from reviews.models import AnswerStatus, EvidenceKind, Review
+from tests.factories import review_of_checked_service
 from tests.http_servers import LocalServer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")]
@@ -50,16 +49,12 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def review(lead, benefits_team, server):
-    version = checklist_import(
-        parsed=parse_file("c.md", CHECKLIST).checklist, by=None, publish=True
-    ).version
-    service = Service.objects.create(
-        name="Benefits portal",
-        slug="benefits-portal",
+    return review_of_checked_service(
+        checklist=CHECKLIST,
         team=benefits_team,
+        by=lead,
         health_check_url=server.route("/healthz", status=200),
     )
-    return services.review_start(service=service, checklist_version=version, by=lead)
 
 
 def sweep_now(django_capture_on_commit_callbacks) -> None:

@@ -78,6 +78,15 @@ def test_every_make_target_the_docs_name_exists() -> None:
     assert not missing, f"the docs name make targets that do not exist: {missing}"
 
 
+def test_the_operations_page_quotes_the_procfiles_three_commands() -> None:
+    procfile = (BASE_DIR / "Procfile").read_text(encoding="utf-8")
+    commands = dict(re.findall(r"^([a-z]+): (.+)$", procfile, re.M))
+    assert set(commands) == {"web", "worker", "beat"}
+    operations = (BASE_DIR / "docs" / "operations.md").read_text(encoding="utf-8")
+    for name, command in commands.items():
+        assert f"{name}: {command}\n" in operations, f"docs/operations.md lacks: {name}: {command}"
+
+
 # --- installs: the demo gets only what runs the portal ---------------------------------
 
 

@@ -1,4 +1,5 @@
-"""The README's *Permissions* table and portal/permissions.py say the same thing.
+"""The *Permissions* table (docs/sign-in-and-permissions.md) and portal/permissions.py say
+the same thing.
 
 Each row of the table maps to the permissions it stands for; every permission the portal
 defines must be in a row, so a new rule cannot go undocumented, and every cell must match
@@ -16,7 +17,7 @@ from rules.permissions import permissions as ruleset
 from portal.permissions import DENIALS, can
 from reviews.models import AuditSession, JournalNote, Review
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "sign-in-and-permissions.md"
 COLUMNS = {
     "product lead, own team": "lead",
     "product lead, other team": "other_lead",
@@ -81,8 +82,8 @@ ROWS = {
 EVERYONE = {"checklists.view_library"}
 
 
-def readme_table() -> dict[str, dict[str, bool]]:
-    text = README.read_text(encoding="utf-8")
+def documented_table() -> dict[str, dict[str, bool]]:
+    text = PAGE.read_text(encoding="utf-8")
     section = text.split("## Permissions", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("| ")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
@@ -96,7 +97,7 @@ def readme_table() -> dict[str, dict[str, bool]]:
 
 
 def test_the_table_has_exactly_the_documented_rows_and_columns():
-    table = readme_table()
+    table = documented_table()
     assert set(table) == set(ROWS)
     assert all(set(cells) == set(COLUMNS.values()) for cells in table.values())
 
@@ -132,7 +133,7 @@ def records(service, review, cast):
 
 @pytest.mark.parametrize("row", list(ROWS))
 def test_each_cell_of_the_table_is_what_the_rules_answer(cast, records, row):
-    expected = readme_table()[row]
+    expected = documented_table()[row]
     for who, allowed in expected.items():
         for perm, on in ROWS[row]:
             record = records[on][who] if isinstance(records[on], dict) else records[on]

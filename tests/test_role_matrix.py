@@ -197,6 +197,7 @@ def _admin_objects(built: Built) -> dict[str, Any]:
     )
 
     from portal.audit.models import AuditEvent
+    from portal.outbox.models import OutboxTask
     from reviews.models import PlatformConnection, SignOff
 
     nobody, ours = built.cast["nobody"], built.ours
@@ -237,6 +238,9 @@ def _admin_objects(built: Built) -> dict[str, Any]:
         ),
         "django_celery_beat.intervalschedule": interval,
         "audit.auditevent": AuditEvent.objects.order_by("id").first(),
+        "outbox.outboxtask": OutboxTask.objects.create(
+            task="outbox.relay", given_up_at=timezone.now()
+        ),
         "accounts.user": nobody,
         "accounts.team": built.theirs.team,
         "accounts.securitypolicy": SecurityPolicy.current(),
@@ -765,6 +769,7 @@ ADMIN_MODELS: dict[str, str] = {
     "django_celery_beat.solarschedule": "none",
     "django_celery_beat.intervalschedule": "none",
     "audit.auditevent": "reads",
+    "outbox.outboxtask": "keeps",  # seen, and a set-aside task tried again
     "accounts.user": "runs",
     "accounts.team": "runs",
     "accounts.securitypolicy": "keeps",

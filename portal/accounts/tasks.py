@@ -7,7 +7,8 @@ from typing import TypedDict
 
 from celery import shared_task
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
-from django.db import transaction
+
+from portal.outbox.relay import enqueue
 
 
 class EmailPayload(TypedDict):
@@ -56,9 +57,7 @@ def send_email(payload: EmailPayload) -> int:
 
 
 def enqueue_email(message: EmailMessage) -> None:
-    """Send ``message`` from a worker once the current transaction commits.
-
-    Enqueueing inside a transaction would let the worker run before the commit.
-    """
-    payload = email_message_to_payload(message)
-    transaction.on_commit(lambda: send_email.delay(payload))
+    """Send ``message`` from a worker once the current transaction commits (enqueueing
+    inside it would let the worker run before the commit). The outbox keeps it with the
+    change that asked for it, so a broker outage delays it rather than losing it."""
+    enqueue(send_email, email_message_to_payload(message))

@@ -11,6 +11,7 @@ from portal.accounts import selectors, services
 from portal.accounts.forms import ApiTokenForm
 from portal.accounts.models import ApiToken, SecurityPolicy, Team, User
 from portal.navigation import landing_item
+from portal.outbox.relay import counts as outbox_counts
 from portal.permissions import permission_required
 from reviews.models import PlatformConnection
 
@@ -32,6 +33,7 @@ def administration(request: HttpRequest) -> HttpResponse:
         "team_count": Team.objects.count(),
         "policy": SecurityPolicy.current(),
         "connection_count": PlatformConnection.objects.count(),
+        "outbox": outbox_counts(),
     }
     return render(request, "accounts/administration.html", context)
 

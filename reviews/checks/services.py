@@ -9,9 +9,12 @@ one per idempotency key of a push.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -41,6 +44,8 @@ from reviews.models import (
 from reviews.pagecache import WORKSPACE
 from reviews.services import readiness_refresh
 
+logger = logging.getLogger(__name__)
+
 # --- the standing result: one rule for sweeps and pushes ---------------------------------------
 
 
@@ -61,6 +66,31 @@ def standing_record(standing: CheckStanding, result: CheckResult) -> bool:
 
 
 # --- sweeps -----------------------------------------------------------------------------------
+
+
+# The lease a scheduled sweep takes in the shared cache (Redis in production).
+SCHEDULED_SWEEP_LEASE = "checks:scheduled-sweep"
+
+
+def scheduled_sweep_claim() -> bool:
+    """Claim this tick of the sweep schedule. False when a scheduled sweep already started
+    less than four fifths of ``CHECK_SWEEP_SECONDS`` ago: this one must stand down.
+
+    Every host may run the whole Procfile, beat included, and each beat sends every tick:
+    the first sweep to arrive takes the lease and the others stand down. A lease rather
+    than a slot of the clock, because two beats tick out of phase (a slot boundary falls
+    between their sends); four fifths, so a sweep that waited in the queue a little longer
+    than the one before still runs. When the cache cannot be reached the sweep runs: a
+    doubled sweep stores its own results, a lost one leaves standings stale.
+    """
+    lease = settings.CHECK_SWEEP_SECONDS * 4 / 5
+    try:
+        claimed = cache.add(SCHEDULED_SWEEP_LEASE, timezone.now().isoformat(), timeout=lease)
+    except Exception:
+        logger.exception("The scheduled sweep's lease could not be taken; sweeping anyway")
+        return True
+    # A cache that ignores its errors (django-redis) answers None when Redis is away.
+    return claimed is not False
 
 
 def outcomes_store(run: CheckRun, jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> list[int]:

@@ -4,6 +4,8 @@ regressions. Tasks take ids and JSON, and call the selectors and services."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import chord, shared_task
 from django.conf import settings
 
@@ -13,15 +15,15 @@ from reviews.checks.notifications import checks_regressed
 from reviews.models import CheckRun, CheckRunTrigger
 from reviews.services import readiness_refresh
 
-CHUNK_SIZE = 500
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="checks.sweep", acks_late=True, time_limit=120, soft_time_limit=100)
 def sweep(run_id: int | None = None, service_ids: list[int] | None = None) -> int:
     """Plan a sweep and fan it out: chunks of checks run in parallel, then a summary.
 
-    Beat calls it with no arguments (every service); "check now" passes a prepared run
-    and one service. Returns the run id.
+    With no arguments, a scheduled run of every service; "check now" passes a prepared
+    run and one service. Returns the run id.
     """
     run = (
         CheckRun.objects.get(pk=run_id)
@@ -31,12 +33,23 @@ def sweep(run_id: int | None = None, service_ids: list[int] | None = None) -> in
     jobs = selectors.plan(service_ids)
     run.job_count = len(jobs)
     run.save(update_fields=["job_count"])
-    chunks = [jobs[i : i + CHUNK_SIZE] for i in range(0, len(jobs), CHUNK_SIZE)]
+    size = settings.CHECK_CHUNK_SIZE
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     if not chunks:
         finish_run.delay([], run.pk)
         return run.pk
     chord(run_chunk.s(run.pk, chunk) for chunk in chunks)(finish_run.s(run.pk))
     return run.pk
+
+
+@shared_task(name="checks.sweep_scheduled", acks_late=True, time_limit=120, soft_time_limit=100)
+def sweep_scheduled() -> int | None:
+    """Beat's tick: sweep every service, unless another beat's sweep of the same tick got
+    there first (see services.scheduled_sweep_claim). Returns the run id, or None."""
+    if not services.scheduled_sweep_claim():
+        logger.info("Scheduled sweep stood down: another began within the interval")
+        return None
+    return sweep(None, None)
 
 
 @shared_task(

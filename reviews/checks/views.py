@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.accounts.models import User
+from portal.outbox.relay import enqueue
 from portal.permissions import permission_required, require, require_object
 from reviews.checks import selectors, services
 from reviews.checks.collectors.base import Result, all_check_types
@@ -73,7 +74,7 @@ def check_now(request: HttpRequest, slug: str) -> HttpResponse:
         run = CheckRun.objects.create(
             trigger=CheckRunTrigger.MANUAL, service=service, requested_by=request.user
         )
-        transaction.on_commit(lambda: sweep.delay(run.pk, [service.pk]))
+        enqueue(sweep, run.pk, [service.pk])  # sent once this commits
     messages.info(request, "Checks started.")
     return redirect("reviews:check_run", pk=run.pk)
 
