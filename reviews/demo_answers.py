@@ -40,17 +40,23 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
     ),
     "periodic-snapshots-of-volatile-data-storage-are-happening": Given(  # must-have
         NOT_MET,
-        "Nothing backs up the PostgreSQL database or the uploaded evidence files "
-        "(MEDIA_ROOT): the stack ships no backup job.",
+        "manage.py backup writes the database and the evidence files to one archive, but "
+        "nothing runs it on a schedule: the stack ships no backup job.",
     ),
     "ideally-point-in-time-recovery-is-possible": Given(
         NOT_MET, "PostgreSQL runs without WAL archiving, so there is no point to recover to."
     ),
     "recovery-is-documented-in-a-testable-procedure": Given(
-        NOT_MET, "The README says how to start the stack, not how to restore it."
+        MET,
+        "Backing up, a restore drill anyone can run into a scratch database, and recovering "
+        "production, step by step.",
+        "docs/backup-and-restore.md; tests/test_backup_restore.py (back up, restore into a "
+        "fresh database: every row and file back, verify_record passes).",
     ),
     "tests-of-the-recovery-path-are-part-of-the-continuous-deploy": Given(
-        NOT_MET, "No backup is taken, so no restore is tested."
+        PARTLY,
+        "Every change's make test backs up, restores into a fresh database and verifies the "
+        "record (tests/test_backup_restore.py), but no deploy restores a production backup.",
     ),
     # --- Deployment ------------------------------------------------------------------------
     "can-push-a-new-version-with-a-single-command": Given(
@@ -239,9 +245,10 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
     # --- Load-testing ----------------------------------------------------------------------
     "periodic-tests-of-in-scope-components-in-a-staging-environme": Given(
         NOT_MET,
-        "make bench-evidence times a sweep of 2,000 checks when someone runs it, and "
-        "make demo pushes a small load test of itself (ci.load_test), but no load test "
-        "runs in a deployment pipeline or against staging.",
+        "make load-test drives every role's pages against gunicorn with 5,000 services and "
+        "make bench-evidence times a sweep, when someone runs them, and make demo pushes a "
+        "small load test of itself (ci.load_test), but no load test runs in a deployment "
+        "pipeline or against staging.",
     ),
     "upstream-components-are-known-to-be-load-tested-up-to-max-fo": Given(
         NOT_MET, "PostgreSQL and Redis have not been load-tested for Preflight's traffic."
@@ -262,13 +269,16 @@ PREFLIGHT_ANSWERS: dict[str, Given] = {
     "each-component-has-at-least-two-instances-at-all-times": Given(  # must-have
         NOT_MET,
         "docker-compose.yml runs one container of each process, PostgreSQL and Redis "
-        "included (and beat must stay single).",
+        "included; two webs, two workers and two beats are tested together "
+        "(tests/test_scale_out.py), but not deployed.",
     ),
     "each-component-horizontally-scalable-with-more-instances": Given(
-        PARTLY,
-        "Web and worker processes keep no state of their own (sessions, rate limits and "
-        "tasks live in PostgreSQL and Redis), but uploaded evidence files are on the local "
-        "/data volume, which more hosts would have to share.",
+        MET,
+        "Web and worker processes keep no state of their own: sessions, rate limits, caches "
+        "and tasks are shared through PostgreSQL and Redis, evidence files can live in an "
+        "S3-compatible bucket, and a second beat's sweep stands down.",
+        "docs/operations.md → Scaling out; tests/test_scale_out.py (two webs, two workers, "
+        "two beats on one database and one Redis); tests/test_evidence_storage_s3.py.",
     ),
     "must-be-vertical-components-do-not-pressure-their-hosts-in-e": Given(
         NOT_MET, "PostgreSQL and Redis have not been measured under elevated traffic."
