@@ -665,3 +665,21 @@ def test_a_manager_filters_to_blocked_opens_a_service_from_the_heat_map_and_expo
     exported = sorted(row["Service"] for row in csv.DictReader(io.StringIO(text)))
     assert exported == blocked
     assert problems == PageProblems(), "a portfolio page complained"
+
+
+def test_an_admin_follows_waiting_tasks_from_the_administration_page(
+    demo_cast, page: Page, live_server
+) -> None:
+    """The Administration page's *Waiting tasks* card leads to the outbox in the admin;
+    both pass axe (the admin's breadcrumbs are underlined by static/css/admin.css)."""
+    problems = PageProblems()
+    problems.watch(page)
+    open_sign_in(page, live_server.url)
+    sign_in(page, "admin@example.com", DEMO_PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Administration")
+    expect(page.get_by_text("Nothing waits for the task queue")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="View waiting tasks").click()
+    expect(page.locator("#content h1")).to_contain_text("task waiting for the broker")
+    assert axe_violations(page) == []
+    assert problems == PageProblems()
