@@ -68,9 +68,6 @@
     open(item).then(function () {
       var select = item.querySelector("select[name$='-status']");
       if (!select || select.value === status) return;
-      // An editor swapped in a moment ago may not be wired up yet (htmx does that as the
-      // swap settles): do it now, so this change is saved. Processing twice is harmless.
-      window.htmx.process(select.form);
       select.value = status;
       select.dispatchEvent(new Event("change", { bubbles: true }));
     });
@@ -115,6 +112,10 @@
     if (target.classList && target.classList.contains("preflight-editor-slot")) {
       var item = target.closest(".preflight-item");
       opener(item).setAttribute("aria-expanded", isOpen(item) ? "true" : "false");
+      // htmx wires the new editor's forms up as the swap settles, a moment after it
+      // shows: a change made in that moment would not be saved. Wire them up now
+      // (processing twice is harmless).
+      window.htmx.process(target);
     }
   });
 
