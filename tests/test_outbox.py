@@ -559,3 +559,31 @@ def test_an_admin_sees_the_outbox_and_has_set_aside_tasks_tried_again(admin_user
     set_aside.refresh_from_db()
     assert set_aside.given_up_at is None
     assert waiting() == 2
+
+
+def current_code(secret: str) -> str:
+    from allauth.mfa.totp.internal.auth import (
+        format_hotp_value,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
+
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def test_a_two_factor_code_is_refused_while_redis_cannot_record_it_as_used(cache_away, reviewer):
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    totp = TOTP.activate(reviewer, secret)
+    assert totp.validate_code(current_code(secret)) is False
+
+
+def test_with_the_cache_a_two_factor_code_is_accepted_once(reviewer):
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    totp = TOTP.activate(reviewer, secret)
+    code = current_code(secret)
+    assert totp.validate_code(code) is True
+    assert totp.validate_code(code) is False  # never twice
