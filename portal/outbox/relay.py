@@ -33,8 +33,13 @@ def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
 
 def keep(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
     """Leave ``task`` for the relay, outside any transaction: for work found undone after
-    a commit because Redis was away (a cache version that could not be bumped)."""
-    OutboxTask.objects.create(task=task.name, args=list(args), kwargs=kwargs)
+    a commit because Redis was away (a cache version that could not be bumped). Once:
+    the same task with the same arguments already waiting is enough."""
+    waiting = OutboxTask.objects.filter(
+        task=task.name, args=list(args), kwargs=kwargs, given_up_at=None
+    )
+    if not waiting.exists():
+        OutboxTask.objects.create(task=task.name, args=list(args), kwargs=kwargs)
 
 
 # What a broker that is away raises (kombu wraps the Redis client's connection errors).
