@@ -226,21 +226,34 @@ def test_production_stack(stack: Stack) -> None:
     )
 
     # 4. Request lines from web are JSON with a UTC timestamp, request id and user id.
-    request_lines = []
-    for text in stack.output.by_process("web"):
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue
-        if record.get("logger") == "preflight.request":
-            request_lines.append(record)
-    assert request_lines, f"no JSON request lines from web:\n{stack.output.tail()}"
-    for record in request_lines:
+    def request_lines() -> list[dict[str, Any]]:
+        found = []
+        for text in stack.output.by_process("web"):
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue
+            if record.get("logger") == "preflight.request":
+                found.append(record)
+        return found
+
+    # honcho interleaves the processes' output as it reads it: the worker's lines about
+    # the email can come through before web's line about the request that queued it.
+    lines = wait_until(
+        lambda: (
+            [
+                r
+                for r in request_lines()
+                if r["path"] == path and r["method"] == "POST" and r["status"] == 302
+            ]
+            and request_lines()
+        ),
+        timeout=10,
+        what=f"web's request line for POST {path}\n{stack.output.tail()}",
+    )
+    for record in lines:
         assert {"timestamp", "request_id", "user_id"} <= record.keys(), record
         assert record["timestamp"].endswith("+00:00"), record
-    assert any(
-        r["path"] == path and r["method"] == "POST" and r["status"] == 302 for r in request_lines
-    )
 
     # 5. Redis goes away: /readyz turns 503 within seconds and names the broker.
     stack.redis.stop()
