@@ -135,6 +135,14 @@ def _audit(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _audit_osv(
+    tmp_path: Path, pin: str, osv_url: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Audit the one locked package ``pin`` against the OSV service at ``osv_url``."""
+    requirements = str(_requirements(tmp_path, pin))
+    return _audit("--requirements", requirements, "--service", "osv", "--osv-url", osv_url, *args)
+
+
 def _requirements(tmp_path: Path, line: str) -> Path:
     # Exact pins with hashes, as `uv export` writes them; nothing is downloaded.
     path = tmp_path / "requirements.txt"
@@ -184,14 +192,7 @@ def test_a_known_vulnerability_fails_the_audit_and_is_named(tmp_path) -> None:
         url = osv.route(
             "/v1/query", headers={"Content-Type": "application/json"}, body=json.dumps(vulnerable)
         )
-        done = _audit(
-            "--requirements",
-            str(_requirements(tmp_path, "django==3.2.0")),
-            "--service",
-            "osv",
-            "--osv-url",
-            url,
-        )
+        done = _audit_osv(tmp_path, "django==3.2.0", url)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "pip-audit found 1 known vulnerabilities" in done.stdout
     # pip-audit names the CVE first when there is one.
@@ -204,28 +205,14 @@ def test_a_known_vulnerability_fails_the_audit_and_is_named(tmp_path) -> None:
 def test_a_package_without_known_vulnerabilities_passes(tmp_path) -> None:
     with LocalServer.running() as osv:
         url = osv.route("/v1/query", headers={"Content-Type": "application/json"}, body="{}")
-        done = _audit(
-            "--requirements",
-            str(_requirements(tmp_path, "django==5.2.19")),
-            "--service",
-            "osv",
-            "--osv-url",
-            url,
-        )
+        done = _audit_osv(tmp_path, "django==5.2.19", url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pip-audit: no known vulnerabilities in 1 locked packages (osv)" in done.stdout
 
 
 def test_an_unreachable_vulnerability_service_skips_the_audit_with_the_reason(tmp_path) -> None:
     with closed_port() as port:
-        done = _audit(
-            "--requirements",
-            str(_requirements(tmp_path, "django==5.2.19")),
-            "--service",
-            "osv",
-            "--osv-url",
-            f"http://127.0.0.1:{port}/v1/query",
-        )
+        done = _audit_osv(tmp_path, "django==5.2.19", f"http://127.0.0.1:{port}/v1/query")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(SKIP_LINE), done.stdout
     assert "ConnectionError" in done.stdout
@@ -234,16 +221,7 @@ def test_an_unreachable_vulnerability_service_skips_the_audit_with_the_reason(tm
 def test_a_service_that_does_not_answer_in_time_skips_the_audit(tmp_path) -> None:
     with LocalServer.running() as osv:
         url = osv.route("/v1/query", body="{}", delay=30)
-        done = _audit(
-            "--requirements",
-            str(_requirements(tmp_path, "django==5.2.19")),
-            "--service",
-            "osv",
-            "--osv-url",
-            url,
-            "--timeout",
-            "3",
-        )
+        done = _audit_osv(tmp_path, "django==5.2.19", url, "--timeout", "3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(SKIP_LINE), done.stdout
 
@@ -251,14 +229,7 @@ def test_a_service_that_does_not_answer_in_time_skips_the_audit(tmp_path) -> Non
 def test_a_service_error_fails_the_audit_rather_than_passing_it(tmp_path) -> None:
     with LocalServer.running() as osv:
         url = osv.route("/v1/query", status=500, body="down for maintenance")
-        done = _audit(
-            "--requirements",
-            str(_requirements(tmp_path, "django==5.2.19")),
-            "--service",
-            "osv",
-            "--osv-url",
-            url,
-        )
+        done = _audit_osv(tmp_path, "django==5.2.19", url)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "pip-audit failed" in done.stderr
 

@@ -10,12 +10,13 @@ one matches: nothing is restored from an archive that was altered, added to or c
 from __future__ import annotations
 
 import hashlib
-import json
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
+
+from portal.zip_manifest import members_and_manifest
 
 FORMAT = "Preflight backup, version 1"
 MANIFEST = "manifest.json"
@@ -108,17 +109,14 @@ def extract_verified(archive_path: Path, work: Path) -> dict[str, Any]:
     except (zipfile.BadZipFile, OSError) as exc:
         raise BackupProblem(f"{archive_path} is not a readable ZIP archive: {exc}.") from None
     with archive:
-        members = [info for info in archive.infolist() if not info.is_dir()]
+        members, manifest = members_and_manifest(
+            archive,
+            manifest=MANIFEST,
+            noun="archive",
+            problem=BackupProblem,
+            not_ours=": it is not a Preflight backup",
+        )
         names = [info.filename for info in members]
-        if len(names) != len(set(names)):
-            duplicate = next(name for name in names if names.count(name) > 1)
-            raise BackupProblem(f"The archive holds {duplicate} more than once.")
-        if MANIFEST not in names:
-            raise BackupProblem(f"The archive has no {MANIFEST}: it is not a Preflight backup.")
-        try:
-            manifest = json.loads(archive.read(MANIFEST))
-        except (ValueError, zipfile.BadZipFile) as exc:
-            raise BackupProblem(f"{MANIFEST} is not readable JSON: {exc}.") from None
         entries = _manifest_entries(manifest)
         for info in members:
             name = info.filename

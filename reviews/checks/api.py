@@ -138,11 +138,11 @@ def _retry_after(token_id: int) -> int | None:
     except ValueError:  # the key expired between add and incr: the window has just ended
         return None
     except Exception:
-        count = None
-    if count is None:
-        # The cache is down (it raised, or read as empty): let the push through rather
-        # than lose CI evidence; the token still authenticates every push and the body
-        # is still bounded.
+        # The cache failed: let the push through rather than lose CI evidence; the token
+        # still authenticates every push and the body is still bounded.
+        logger.exception("The push rate limit could not be counted; letting the push through")
+        return None
+    if count is None:  # the cache reads an unreachable Redis as empty: as above
         logger.warning("The push rate limit could not be counted; letting the push through")
         return None
     if count <= limit:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from portal.zip_manifest import members_and_manifest
+
 MANIFEST = "manifest.json"
 FORMAT = "Preflight audit pack, version 1"
 CHUNK = 1024 * 1024
@@ -91,16 +93,10 @@ def verify(pack: str | IO[bytes]) -> int:
     except (zipfile.BadZipFile, OSError) as exc:
         raise PackProblem(f"Not a readable ZIP file: {exc}.") from None
     with archive:
-        members = [info.filename for info in archive.infolist() if not info.is_dir()]
-        if len(members) != len(set(members)):
-            duplicate = next(name for name in members if members.count(name) > 1)
-            raise PackProblem(f"The pack holds {duplicate} more than once.")
-        if MANIFEST not in members:
-            raise PackProblem(f"The pack has no {MANIFEST}.")
-        try:
-            manifest = json.loads(archive.read(MANIFEST))
-        except (ValueError, zipfile.BadZipFile) as exc:
-            raise PackProblem(f"{MANIFEST} is not readable JSON: {exc}.") from None
+        infos, manifest = members_and_manifest(
+            archive, manifest=MANIFEST, noun="pack", problem=PackProblem
+        )
+        members = [info.filename for info in infos]
         entries = _entries(manifest)
         present = set(members)
         for path, sha256, size in entries:
